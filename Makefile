@@ -1,0 +1,106 @@
+# opskit.webstack — the two commands a reader needs are `make demo` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+ROOT      := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+VENV      := $(ROOT)/.venv
+BIN       := $(VENV)/bin
+PYTHON    ?= python3
+COLL_LINK := $(ROOT)/.collections/ansible_collections/opskit/webstack
+SCENARIOS := $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+SCENARIO  ?= default
+MODULE    ?= opskit.webstack.health_check
+INVENTORY ?= inventories/local
+
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
+export ANSIBLE_FORCE_COLOR ?= false
+export PY_COLORS ?= 0
+
+.PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units \
+        molecule molecule-all test demo demo-down doc build e2e changelog clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+# --- set-up -----------------------------------------------------------------------------------
+setup: venv images ## Everything a test or the demo needs: venv, compose plugin, images
+
+venv: $(VENV)/.installed ## Python toolchain in .venv, Compose v2 plugin, collection link
+$(VENV)/.installed: requirements.txt requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "ERROR: $(PYTHON) not found: install Python 3.11+"; exit 1; }
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -c requirements.lock
+	@bash .ci/install-compose-plugin.sh $(VENV)
+	@mkdir -p $(dir $(COLL_LINK)) && ln -sfn $(ROOT) $(COLL_LINK)
+	@touch $@
+
+docker-check: ## Fail clearly when Docker is missing or not running
+	@bash .ci/docker-check.sh
+
+images: docker-check ## Build every image the tests and the demo use (no registry needed)
+	@bash images/build.sh
+
+# --- checks -----------------------------------------------------------------------------------
+lint: yamllint ansible-lint ruff ## yamllint, ansible-lint (production profile), ruff
+
+yamllint: venv
+	$(BIN)/yamllint --strict .
+
+ansible-lint: venv
+	$(BIN)/ansible-lint --profile production
+
+ruff: venv
+	$(BIN)/ruff check .
+
+sanity: venv ## ansible-test sanity, offline, on a copy laid out as ansible_collections/opskit/webstack
+	@bash .ci/sanity.sh $(VENV)
+
+units: venv ## Unit tests (pytest) of modules and module_utils
+	$(BIN)/pytest -q tests/unit
+
+molecule: setup ## One Molecule scenario: make molecule SCENARIO=name
+	cd $(ROOT) && $(BIN)/molecule test -s $(SCENARIO)
+
+molecule-all: setup ## Every Molecule scenario under molecule/
+	@set -e; for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$s; \
+	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
+	done
+
+test: setup lint sanity units molecule-all build ## Set-up, lint, sanity, unit tests, every Molecule scenario
+	@echo "make test: all checks passed"
+
+e2e: setup ## The whole release against the example stack (pytest tests/e2e)
+	$(BIN)/pytest -q tests/e2e
+
+# --- the demo ---------------------------------------------------------------------------------
+demo: setup ## Start the example stack at v1 and release v2 with playbooks/deploy.yml
+	$(BIN)/ansible-playbook playbooks/stack_up.yml -i $(INVENTORY) -e webstack_app_version=v1
+	$(BIN)/ansible-playbook playbooks/deploy.yml -i $(INVENTORY) -e webstack_app_version=v2
+	@bash .ci/demo-summary.sh $(INVENTORY)
+
+demo-down: venv ## Stop the example stack and remove its volumes
+	$(BIN)/ansible-playbook playbooks/stack_down.yml -i $(INVENTORY)
+
+# --- docs, build, benchmarks ------------------------------------------------------------------
+doc: venv ## ansible-doc of a module: make doc MODULE=opskit.webstack.alembic
+	$(BIN)/ansible-doc $(MODULE)
+
+build: venv ## Build the collection tarball into .cache/dist
+	@mkdir -p .cache/dist
+	$(BIN)/ansible-galaxy collection build --force --output-path .cache/dist .
+
+changelog: venv ## Lint the changelog fragments
+	$(BIN)/antsibull-changelog lint
+
+bench-%: setup ## Benchmarks: make bench-backup, bench-rollout, bench-warm
+	@if [ -f benchmarks/bench_$*.py ]; then $(BIN)/python benchmarks/bench_$*.py; \
+	 elif [ -f benchmarks/bench_$*.sh ]; then bash benchmarks/bench_$*.sh; \
+	 else echo "ERROR: no benchmark named $* under benchmarks/"; exit 2; fi
+
+clean: ## Remove the venv, caches and build output (not the images)
+	rm -rf $(VENV) .collections .cache tests/output .pytest_cache .ruff_cache
