@@ -79,9 +79,10 @@ e2e: setup ## The whole release against the example stack (pytest tests/e2e)
 
 # --- the demo ---------------------------------------------------------------------------------
 demo: setup ## Start the example stack at v1 and release v2 with playbooks/deploy.yml
+	$(BIN)/ansible-playbook playbooks/stack_down.yml -i $(INVENTORY)
 	$(BIN)/ansible-playbook playbooks/stack_up.yml -i $(INVENTORY) -e webstack_app_version=v1
 	$(BIN)/ansible-playbook playbooks/deploy.yml -i $(INVENTORY) -e webstack_app_version=v2
-	@bash .ci/demo-summary.sh $(INVENTORY)
+	$(BIN)/ansible-playbook playbooks/status.yml -i $(INVENTORY)
 
 demo-down: venv ## Stop the example stack and remove its volumes
 	$(BIN)/ansible-playbook playbooks/stack_down.yml -i $(INVENTORY)
