@@ -38,6 +38,13 @@ if args:
 PY
 done
 
+# ansible-test's shellcheck test needs the program; install Debian's when we can, else it is skipped.
+if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing shellcheck (Debian package) for the shellcheck sanity test"
+  apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; } \
+    || echo "WARNING: could not install shellcheck; ansible-test will skip that test" >&2
+fi
+
 # 2. A copy of the tracked (and untracked, not ignored) files in the layout ansible-test expects.
 work=$root/.cache/sanity
 dest=$work/ansible_collections/opskit/webstack
