@@ -1,0 +1,138 @@
+#!/usr/bin/python
+# Copyright (c) 2026, opskit maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: postgres_backup_info
+short_description: List the PostgreSQL backups of one database and verify one against its manifest
+version_added: 0.1.0
+description:
+  - Reads the backup store of one database (C(<backup_dir>/<database>/)) written by the
+    C(opskit.webstack.postgres_backup) role, that is the sealed backups, newest first, the one marked
+    C(latest), C(.partial) leftovers and the lock.
+  - With O(verify=true), checks every file of the selected backup (O(name), or the latest) against
+    the size and sha256 in its manifest and returns the problems, each naming the file.
+  - Never changes anything.
+author:
+  - opskit maintainers
+options:
+  path:
+    description: The database's backup store, C(<backup_dir>/<database>).
+    type: path
+    required: true
+  name:
+    description: The backup to select; the one marked C(latest) when omitted.
+    type: str
+  verify:
+    description: Check the selected backup's files against its manifest.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads.
+  diff_mode:
+    support: none
+seealso:
+  - module: opskit.webstack.postgres_backup_store
+"""
+
+EXAMPLES = r"""
+- name: Find and verify the latest backup of the shop database
+  opskit.webstack.postgres_backup_info:
+    path: /var/backups/webstack/shop
+    verify: true
+  register: __backup
+
+- name: Refuse a corrupt backup
+  ansible.builtin.assert:
+    that: __backup.backup.valid
+    fail_msg: "{{ __backup.backup.problems | join('; ') }}"
+"""
+
+RETURN = r"""
+backups:
+  description: The sealed backups, newest first (without their file tables).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"name": "shop-20260101T020000Z", "time": "2026-01-01T02:00:00Z", "format": "directory", "size_bytes": 1024}]
+latest:
+  description: Name of the backup the C(latest) link points at, or null.
+  returned: always
+  type: str
+  sample: shop-20260101T020000Z
+backup:
+  description:
+    - The selected backup with its manifest; with O(verify=true) also C(valid) and C(problems)
+      (each names the file and what is wrong with it).
+    - Null when nothing is selected (an empty store, or O(name) not found).
+  returned: always
+  type: dict
+  sample:
+    name: shop-20260101T020000Z
+    valid: false
+    problems: ["/var/backups/webstack/shop/shop-20260101T020000Z/dump/3001.dat.gz: sha256 ab.., manifest says cd.."]
+partials:
+  description: C(.partial) directories (backups being written, or leftovers of failed ones).
+  returned: always
+  type: list
+  elements: str
+  sample: ["shop-20260101T010000Z.partial"]
+lock:
+  description: The lock record when a backup holds the store, else null.
+  returned: always
+  type: dict
+  sample: {"owner": "run-1", "created": 1767232800.0}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
+
+
+def run(params):
+    path = params["path"]
+    items = store.list_backups(path)
+    latest = store.latest_name(path)
+    wanted = params["name"] or latest
+    selected = None
+    for item in items:
+        if item["name"] == wanted:
+            problems = store.verify(item["path"], item["manifest"]) if params["verify"] else None
+            selected = store.summary(item, problems)
+    listing = []
+    for item in items:
+        entry = store.summary(item)
+        entry.pop("manifest")
+        listing.append(entry)
+    return {
+        "changed": False,
+        "backups": listing,
+        "latest": latest,
+        "backup": selected,
+        "partials": store.list_partials(path),
+        "lock": store.read_lock(path),
+    }
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "name": {"type": "str"},
+            "verify": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module.params))
+    except (OSError, store.BackupStoreError) as exc:
+        module.fail_json(msg="Failed to read the backup store {}: {}".format(module.params["path"], exc))
+
+
+if __name__ == "__main__":
+    main()

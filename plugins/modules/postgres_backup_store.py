@@ -1,0 +1,230 @@
+#!/usr/bin/python
+# Copyright (c) 2026, opskit maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: postgres_backup_store
+short_description: Lock, seal, promote and prune the PostgreSQL backups of one database
+version_added: 0.1.0
+description:
+  - Acts on the backup store of one database (C(<backup_dir>/<database>/)) written by the
+    R(opskit.webstack.postgres_backup,ansible_collections.opskit.webstack.postgres_backup_role) role.
+  - C(action=lock) takes the store's lock so that two backups of one database never run at once;
+    C(action=unlock) gives it back.
+  - C(action=seal) fsyncs every file of C(<name>.partial), computes its sha256 and size and writes
+    C(manifest.json) with them and the given O(metadata).
+  - C(action=promote) verifies C(<name>.partial) against its manifest, renames it to C(<name>) and
+    points the C(latest) link at it. Only a promoted backup is ever called good.
+  - C(action=prune) deletes the backups beyond the daily / weekly / monthly retention and stale
+    C(.partial) leftovers. The latest verified backup is never deleted.
+  - pg_dump and pg_restore are not run by this module; the role runs them where the database is.
+author:
+  - opskit maintainers
+options:
+  path:
+    description: The database's backup store, C(<backup_dir>/<database>).
+    type: path
+    required: true
+  action:
+    description: What to do with the store.
+    type: str
+    required: true
+    choices: [lock, unlock, seal, promote, prune]
+  name:
+    description:
+      - The backup's name, without C(.partial). Required by O(action=seal) and O(action=promote).
+      - With O(action=prune), the backup being written by this run, whose C(.partial) is kept.
+    type: str
+  owner:
+    description: Who holds the lock (a run id). Required by O(action=lock) and O(action=unlock).
+    type: str
+  stale_after:
+    description: Seconds after which a lock left by a dead run is taken over.
+    type: int
+    default: 86400
+  metadata:
+    description: What the manifest records besides the checksums (database, versions, duration, ...).
+    type: dict
+    default: {}
+  keep_daily:
+    description: With O(action=prune), how many days keep their newest backup.
+    type: int
+    default: 7
+  keep_weekly:
+    description: With O(action=prune), how many ISO weeks keep their newest backup.
+    type: int
+    default: 4
+  keep_monthly:
+    description: With O(action=prune), how many months keep their newest backup.
+    type: int
+    default: 6
+  keep_names:
+    description: With O(action=prune), backups that are never deleted.
+    type: list
+    elements: str
+    default: []
+attributes:
+  check_mode:
+    support: full
+    details: Nothing is written; RV(changed) and RV(pruned) tell what would happen.
+  diff_mode:
+    support: partial
+    details: O(action=prune) shows the backups before and after.
+notes:
+  - A C(seal) writes only the manifest and fsyncs; the backup stays C(.partial) until C(promote),
+    which checks every file's size and sha256 again.
+seealso:
+  - module: opskit.webstack.postgres_backup_info
+  - module: community.postgresql.postgresql_db
+"""
+
+EXAMPLES = r"""
+- name: Take the backup lock of the shop database
+  opskit.webstack.postgres_backup_store:
+    path: /var/backups/webstack/shop
+    action: lock
+    owner: "{{ ansible_run_id | default('manual') }}"
+
+- name: Seal the dump with its manifest
+  opskit.webstack.postgres_backup_store:
+    path: /var/backups/webstack/shop
+    action: seal
+    name: shop-20260101T020000Z
+    metadata:
+      database: shop
+      format: directory
+
+- name: Verify, rename into place and mark as latest
+  opskit.webstack.postgres_backup_store:
+    path: /var/backups/webstack/shop
+    action: promote
+    name: shop-20260101T020000Z
+
+- name: Keep 7 daily, 4 weekly and 6 monthly backups
+  opskit.webstack.postgres_backup_store:
+    path: /var/backups/webstack/shop
+    action: prune
+    keep_daily: 7
+    keep_weekly: 4
+    keep_monthly: 6
+"""
+
+RETURN = r"""
+path:
+  description: The store acted on.
+  returned: always
+  type: str
+  sample: /var/backups/webstack/shop
+backup_path:
+  description: Where the backup is after O(action=seal) (still C(.partial)) or O(action=promote).
+  returned: when O(action) is seal or promote
+  type: str
+  sample: /var/backups/webstack/shop/shop-20260101T020000Z
+manifest:
+  description: The manifest written by O(action=seal).
+  returned: when O(action=seal) and not in check mode
+  type: dict
+  sample: {"database": "shop", "size_bytes": 1024, "files": {"globals.sql": {"sha256": "ab12...", "size": 120}}}
+pruned:
+  description: What O(action=prune) deleted (or would delete in check mode).
+  returned: when O(action=prune)
+  type: dict
+  sample: {"backups": ["shop-20251001T020000Z"], "partials": ["shop-20260101T010000Z.partial"], "kept": ["shop-20260101T020000Z"]}
+lock:
+  description: The lock record found or written.
+  returned: when O(action) is lock or unlock
+  type: dict
+  sample: {"owner": "run-1", "host": "db01", "pid": 4242, "created": 1767232800.0}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
+
+
+def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for reading
+    params = module.params
+    path = params["path"]
+    action = params["action"]
+    result = {"changed": False, "path": path}
+    if action in ("lock", "unlock") and not params["owner"]:
+        module.fail_json(msg=f"Failed to {action} {path}: option 'owner' is required")
+    if action in ("seal", "promote") and not params["name"]:
+        module.fail_json(msg=f"Failed to {action} a backup in {path}: option 'name' is required")
+
+    if action == "lock":
+        held = store.read_lock(path)
+        result["lock"] = held
+        if held and held.get("owner") == params["owner"]:
+            return result
+        if module.check_mode:
+            result["changed"] = True
+            return result
+        os.makedirs(path, mode=0o750, exist_ok=True)
+        result["changed"] = store.acquire_lock(path, params["owner"], params["stale_after"])
+        result["lock"] = store.read_lock(path)
+    elif action == "unlock":
+        held = store.read_lock(path)
+        result["lock"] = held
+        if held and held.get("owner") == params["owner"]:
+            result["changed"] = True
+            if not module.check_mode:
+                store.release_lock(path, params["owner"])
+    elif action == "seal":
+        result["backup_path"] = os.path.join(path, params["name"] + store.PARTIAL_SUFFIX)
+        result["changed"] = True
+        if not module.check_mode:
+            result["manifest"] = store.seal(path, params["name"], params["metadata"])
+    elif action == "promote":
+        result["backup_path"] = os.path.join(path, params["name"])
+        result["changed"] = True
+        if not module.check_mode:
+            store.promote(path, params["name"])
+    else:
+        plan = store.plan_prune(
+            path, params["keep_daily"], params["keep_weekly"], params["keep_monthly"], keep_names=params["keep_names"], current_partial=params["name"]
+        )
+        result["pruned"] = plan
+        result["changed"] = bool(plan["backups"] or plan["partials"])
+        if module._diff:
+            before = sorted(plan["kept"] + plan["backups"] + plan["partials"])
+            result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(sorted(plan["kept"])) + "\n"}
+        if result["changed"] and not module.check_mode:
+            store.apply_prune(path, plan)
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "action": {"type": "str", "required": True, "choices": ["lock", "unlock", "seal", "promote", "prune"]},
+            "name": {"type": "str"},
+            "owner": {"type": "str"},
+            "stale_after": {"type": "int", "default": 86400},
+            "metadata": {"type": "dict", "default": {}},
+            "keep_daily": {"type": "int", "default": 7},
+            "keep_weekly": {"type": "int", "default": 4},
+            "keep_monthly": {"type": "int", "default": 6},
+            "keep_names": {"type": "list", "elements": "str", "default": []},
+        },
+        supports_check_mode=True,
+    )
+    for option in ("keep_daily", "keep_weekly", "keep_monthly"):
+        if module.params[option] < 0:
+            module.fail_json(msg=f"Failed to prune {module.params['path']}: {option} must be 0 or more, got {module.params[option]}")
+    try:
+        module.exit_json(**run(module))
+    except store.BackupStoreError as exc:
+        module.fail_json(msg="Failed to {} the backup store {}: {}".format(module.params["action"], module.params["path"], exc))
+    except OSError as exc:
+        module.fail_json(msg="Failed to {} the backup store {}: {}".format(module.params["action"], module.params["path"], exc))
+
+
+if __name__ == "__main__":
+    main()
