@@ -1,0 +1,45 @@
+"""A broken v3 (failing migration, or an app that never turns healthy) is rolled back to v2."""
+
+from __future__ import annotations
+
+import pytest
+from _load import Load
+
+
+@pytest.mark.parametrize(
+    ("tag", "base_port", "failed_step"),
+    [
+        ("v3-badmigration", 18210, "migrate"),
+        ("v3-unhealthy", 18220, "rollout"),
+    ],
+)
+def test_broken_v3_rolls_back_to_v2(release_factory, tag, base_port, failed_step):
+    release = release_factory([(tag.replace("v3-", "v3"), base_port)])
+    (stack,) = release.stacks
+    release.up("v1")
+    run = release.playbook("deploy.yml", extravars={"webstack_app_version": "v2"})
+    assert run.rc == 0, run.output[-6000:]
+    revision_v2 = stack.revision()
+    stack.sql("CREATE TABLE e2e_rows (id int primary key)")
+    stack.sql("INSERT INTO e2e_rows SELECT generate_series(1, 1000)")
+    images_v2 = stack.app_image_ids()
+
+    with Load(f"{stack.url}/health", rate=30, workers=6) as load:
+        run = release.playbook("deploy.yml", extravars={"webstack_app_version": tag})
+
+    # the play fails, with a summary of what failed and what was put back
+    assert run.rc != 0, run.output[-6000:]
+    assert "Release of " + tag + " failed" in run.output, run.output[-6000:]
+    assert f"step '{failed_step}'" in run.output, run.output[-6000:]
+    assert "put back" in run.output
+    # v2 serves again (and kept serving: the proxy never answered an error)
+    assert stack.served_version() == "v2"
+    assert stack.app_image_ids() == images_v2
+    assert load.result.failed == 0, load.result.failures
+    # schema at v2's head, no row lost
+    assert stack.revision() == revision_v2
+    assert stack.sql("SELECT count(*) FROM e2e_rows") == "1000"
+    # the failed release's report says so
+    report = stack.reports()[-1]
+    assert report["result"] == "rolled_back", report
+    assert report["failed_step"] == failed_step, report

@@ -1,0 +1,56 @@
+"""v1 -> v2 through playbooks/deploy.yml under constant load through the proxy."""
+
+from __future__ import annotations
+
+import json
+
+from _load import Load
+
+
+def test_deploy_v1_to_v2_under_load(release_factory):
+    release = release_factory([("deploy", 18200)])
+    (stack,) = release.stacks
+    release.up("v1")
+    assert stack.served_version() == "v1"
+    revision_v1 = stack.revision()
+    stack.sql("CREATE TABLE IF NOT EXISTS e2e_marker (id int primary key, note text)")
+    stack.sql("INSERT INTO e2e_marker SELECT g, 'row ' || g FROM generate_series(1, 500) g ON CONFLICT DO NOTHING")
+
+    with Load(f"{stack.url}/health", rate=40, workers=8) as load:
+        run = release.playbook("deploy.yml", extravars={"webstack_app_version": "v2"})
+    assert run.rc == 0, run.output[-6000:]
+
+    # zero failed requests while the release went on, and v2 answered before the end
+    assert load.result.total > 100, load.result
+    assert load.result.failed == 0, load.result.failures
+    # the app serves v2, with the schema at v2's head (one step past v1's)
+    assert stack.served_version() == "v2"
+    assert stack.app_images() == {"opskit/webapp:v2"}
+    revision_v2 = stack.revision()
+    assert revision_v2 and revision_v2 != revision_v1
+    heads = stack.exec("app", ["alembic", "heads"])
+    assert revision_v2 in heads, heads
+    # no row lost
+    assert stack.sql("SELECT count(*) FROM e2e_marker") == "500"
+
+    # the release record was written before the change, with v1's images and revision
+    (record,) = stack.release_records()
+    assert record["services"]["app"]["image"].endswith(":v1"), record
+    assert record["extra"]["alembic_revision"] == revision_v1, record
+    # a verified backup exists, named in the report
+    (report,) = stack.reports()
+    assert report["result"] == "success", report
+    assert report["backup"]["name"], report
+    assert report["backup"]["size"] > 0, report
+    assert (stack.backup_dir / report["backup"]["name"]).exists(), sorted(stack.backup_dir.iterdir())
+    assert report["revision"] == {"from": revision_v1, "to": revision_v2}, report
+    assert report["images"]["app"]["to"].endswith(":v2"), report
+    steps = [step["step"] for step in report["steps"]]
+    for step in ("preflight", "record", "backup", "migrate", "rollout", "warm", "verify"):
+        assert step in steps, steps
+    assert all(step["result"] == "ok" for step in report["steps"]), json.dumps(report["steps"], indent=1)
+    # caches warmed
+    assert report["warm"]["keys"] > 0 or report["warm"]["paths"] > 0, report["warm"]
+    assert int(stack.redis("DBSIZE")) > 0
+    # the readable summary closes the run
+    assert "Release summary" in run.output
