@@ -86,3 +86,33 @@ class Load:
         for thread in self._threads:
             thread.join(self.timeout + 1)
         self.result.seconds = time.monotonic() - self._started
+
+
+def main() -> int:
+    """Run as a script: load until ``--stop-file`` appears or ``--seconds`` pass, write JSON to ``--out``."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--rate", type=float, default=30.0)
+    parser.add_argument("--seconds", type=float, default=240.0)
+    parser.add_argument("--stop-file", required=True)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args()
+    stop = Path(args.stop_file)
+    with Load(args.url, rate=args.rate, workers=6, max_seconds=args.seconds) as load:
+        deadline = time.monotonic() + args.seconds
+        while not stop.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+    result = load.result
+    Path(args.out).write_text(json.dumps({
+        "total": result.total, "failed": result.failed, "failures": result.failures,
+        "bodies": result.bodies, "longest_gap": round(result.longest_gap, 3), "seconds": round(result.seconds, 1),
+    }))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
