@@ -16,6 +16,14 @@ def test_deploy_v1_to_v2_under_load(release_factory):
     stack.sql("CREATE TABLE IF NOT EXISTS e2e_marker (id int primary key, note text)")
     stack.sql("INSERT INTO e2e_marker SELECT g, 'row ' || g FROM generate_series(1, 500) g ON CONFLICT DO NOTHING")
 
+    # check mode: the plan, and nothing changed
+    plan = release.playbook("deploy.yml", "--check", "--diff", extravars={"webstack_app_version": "v2"})
+    assert plan.rc == 0, plan.output[-6000:]
+    assert "Plan of the release of opskit/webapp:v2" in plan.output
+    assert "services that would roll: ['app']" in plan.output
+    assert "migrations pending" in plan.output and "no migration pending" not in plan.output
+    assert stack.release_records() == [] and stack.served_version() == "v1" and stack.revision() == revision_v1
+
     with Load(f"{stack.url}/health", rate=40, workers=8) as load:
         run = release.playbook("deploy.yml", extravars={"webstack_app_version": "v2"})
     assert run.rc == 0, run.output[-6000:]
