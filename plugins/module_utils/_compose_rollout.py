@@ -1,0 +1,416 @@
+# Copyright (c) 2026, opskit maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Health-gated rollout of Compose services: the logic community.docker lacks.
+
+The steps, each a function of a :class:`Compose` (the ``docker`` CLI for one Compose project):
+
+* :func:`plan` reads the declared services (``docker compose config``), the running containers
+  and the target images, and says per service whether it rolls, how (``rolling`` beside the old
+  containers, or ``recreate`` in place) and in which batches. It only reads.
+* :func:`start` scales a service up beside its old containers (``up --no-recreate --scale``) and
+  waits until every new container is healthy; when one is not, it removes the new containers,
+  leaves the old ones alone and raises :class:`RolloutError` naming the container, its last health
+  output and its last log lines.
+* :func:`retire` takes old containers out of rotation (disconnects them from their networks, so
+  Docker's DNS stops returning them), waits the drain period, then stops and removes them.
+* :func:`abort` removes containers started by :func:`start` when a later probe failed.
+
+The pure helpers (:func:`plan_batches`, :func:`service_facts`, :func:`failure_message`) carry
+the decisions and are unit-tested without Docker.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+LABEL_PROJECT = "com.docker.compose.project"
+LABEL_SERVICE = "com.docker.compose.service"
+LABEL_ONEOFF = "com.docker.compose.oneoff"
+LABEL_HASH = "com.docker.compose.config-hash"
+LABEL_NUMBER = "com.docker.compose.container-number"
+
+
+class RolloutError(Exception):
+    """A rollout step failed; the message says what, where and what was left."""
+
+    def __init__(self, msg, details=None):
+        super().__init__(msg)
+        self.details = details or {}
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+def chunks(items, size):
+    """Split ``items`` into lists of at most ``size`` elements, in order."""
+    if size < 1:
+        raise ValueError(f"batch size must be at least 1, got {size}")
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+def plan_batches(outdated, current, replicas, batch_size):
+    """The batches that take a service from its running containers to ``replicas`` at the target.
+
+    ``outdated`` are the names of running containers not at the target, ``current`` the names of
+    those already at it. Each batch starts ``start`` new containers, waits for them, then retires
+    the ``retire`` old ones; a batch never leaves fewer serving containers than it found, except
+    a last one that scales a service down to its declared replicas.
+    """
+    if replicas < 0:
+        raise ValueError(f"replicas must not be negative, got {replicas}")
+    current = list(current)
+    needed = max(replicas - len(current), 0)
+    started = 0
+    batches = []
+    for group in chunks(list(outdated), batch_size):
+        start = min(len(group), needed)
+        needed -= start
+        started += start
+        batches.append({"start": start, "retire": group})
+    while needed > 0:
+        start = min(batch_size, needed)
+        needed -= start
+        started += start
+        batches.append({"start": start, "retire": []})
+    surplus = len(current) + started - replicas
+    if surplus > 0:
+        batches.append({"start": 0, "retire": current[-surplus:]})
+    return batches
+
+
+def _published_host_ports(ports):
+    out = []
+    for port in ports or []:
+        if isinstance(port, dict):
+            published = port.get("published")
+            if published not in (None, "", 0, "0"):
+                out.append(str(published))
+        elif isinstance(port, str) and ":" in port:
+            out.append(port.rsplit(":", 1)[0])
+    return out
+
+
+def service_facts(name, config, image_healthcheck=None):
+    """What matters for a rollout of one service, from its ``docker compose config`` entry.
+
+    Returns the declared image, replicas, whether a healthcheck exists (in the Compose file or in
+    the image) and the reasons, if any, why two containers of it cannot run side by side.
+    """
+    deploy = config.get("deploy") or {}
+    replicas = deploy.get("replicas")
+    if replicas is None:
+        replicas = config.get("scale", 1)
+    healthcheck = config.get("healthcheck") or {}
+    if healthcheck.get("disable"):
+        has_healthcheck = False
+    elif healthcheck.get("test"):
+        has_healthcheck = healthcheck["test"] not in (["NONE"], "NONE")
+    else:
+        has_healthcheck = bool(image_healthcheck) and image_healthcheck not in (["NONE"], "NONE")
+    blockers = []
+    if config.get("container_name"):
+        blockers.append("container_name {!r} is fixed".format(config["container_name"]))
+    fixed = _published_host_ports(config.get("ports"))
+    if fixed:
+        blockers.append("host port(s) {} are published".format(", ".join(fixed)))
+    named = [v.get("source") for v in config.get("volumes") or [] if isinstance(v, dict) and v.get("type") == "volume" and v.get("source")]
+    if named:
+        blockers.append("named volume(s) {} hold state".format(", ".join(named)))
+    return {
+        "name": name,
+        "image": config.get("image") or "",
+        "replicas": int(replicas),
+        "has_healthcheck": has_healthcheck,
+        "side_by_side_blockers": blockers,
+    }
+
+
+def tail(text, lines):
+    """The last ``lines`` lines of ``text``."""
+    parts = (text or "").rstrip("\n").splitlines()
+    return "\n".join(parts[-lines:]) if lines > 0 else ""
+
+
+def failure_message(service, project, failures, kept, reason):
+    """The message of a failed rollout: the service, each failed container, its health and logs."""
+    lines = [f"Rollout of service '{service}' (project {project}) failed: {reason}."]
+    for fail in failures:
+        lines.append(
+            "New container {name} (image {image}, {image_id}) state {state}, health {health}.".format(
+                name=fail.get("name"), image=fail.get("image"), image_id=(fail.get("image_id") or "?")[:19],
+                state=fail.get("state"), health=fail.get("health") or "none")
+        )
+        lines.append("Last health output of {}: {}".format(fail.get("name"), (fail.get("health_output") or "none").strip()))
+        lines.append("Last log lines of {}:\n{}".format(fail.get("name"), fail.get("logs") or "(none)"))
+    lines.append(
+        "The new container(s) {} were removed; the old container(s) {} were left untouched and serving.".format(
+            ", ".join(f.get("name", "?") for f in failures) or "(none)", ", ".join(kept) or "(none)")
+    )
+    return "\n".join(lines)
+
+
+def container_summary(inspect):
+    """A small dict of one ``docker inspect`` entry."""
+    state = inspect.get("State") or {}
+    health = state.get("Health") or {}
+    log = health.get("Log") or []
+    labels = (inspect.get("Config") or {}).get("Labels") or {}
+    networks = ((inspect.get("NetworkSettings") or {}).get("Networks") or {})
+    return {
+        "id": inspect.get("Id", ""),
+        "name": (inspect.get("Name") or "").lstrip("/"),
+        "image": (inspect.get("Config") or {}).get("Image", ""),
+        "image_id": inspect.get("Image", ""),
+        "state": state.get("Status", ""),
+        "running": bool(state.get("Running")),
+        "health": health.get("Status"),
+        "health_output": (log[-1].get("Output") if log else "") or "",
+        "config_hash": labels.get(LABEL_HASH, ""),
+        "number": int(labels.get(LABEL_NUMBER, "0") or 0),
+        "created": inspect.get("Created", ""),
+        "networks": sorted(networks),
+        "ips": sorted(n.get("IPAddress") for n in networks.values() if n.get("IPAddress")),
+    }
+
+
+# --- the docker CLI -----------------------------------------------------------------------------
+
+class Compose:
+    """The ``docker`` CLI for one Compose project. ``run(argv, environ)`` returns (rc, out, err)."""
+
+    def __init__(self, run, project, project_dir, *, files=None, env_files=None, env=None, docker="docker"):
+        self._run = run
+        self.project = project
+        self.project_dir = project_dir
+        self.files = list(files or [])
+        self.env_files = list(env_files or [])
+        self.env = dict(env or {})
+        self.docker = docker
+
+    def compose_argv(self, *args):
+        argv = [self.docker, "compose", "--project-name", self.project, "--project-directory", self.project_dir]
+        for path in self.files:
+            argv += ["--file", path]
+        for path in self.env_files:
+            argv += ["--env-file", path]
+        return argv + list(args)
+
+    def call(self, argv, what, check=True):
+        rc, out, err = self._run(argv, self.env)
+        if check and rc != 0:
+            raise RolloutError(f"Failed to {what}: {(err or out).strip()[-2000:]}")
+        return rc, out, err
+
+    def config(self):
+        _rc, out, _err = self.call(self.compose_argv("config", "--format", "json"), "read the Compose configuration")
+        return json.loads(out)
+
+    def config_hash(self, service):
+        _rc, out, _err = self.call(self.compose_argv("config", "--hash", service), f"hash service {service}")
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0] == service:
+                return parts[1]
+        return ""
+
+    def image(self, ref):
+        """``docker image inspect`` of ``ref``, or None when the image is not on the host."""
+        rc, out, _err = self.call([self.docker, "image", "inspect", ref], f"inspect image {ref}", check=False)
+        if rc != 0:
+            return None
+        data = json.loads(out)
+        return data[0] if data else None
+
+    def inspect(self, ids):
+        if not ids:
+            return []
+        _rc, out, _err = self.call([self.docker, "container", "inspect", *list(ids)], "inspect containers")
+        return json.loads(out)
+
+    def containers(self, service, all_states=False):
+        """The containers of ``service`` (one-off containers excluded), oldest number first."""
+        argv = [self.docker, "container", "ls", "--no-trunc", "--format", "{{.ID}}",
+                "--filter", f"label={LABEL_PROJECT}={self.project}",
+                "--filter", f"label={LABEL_SERVICE}={service}"]
+        if all_states:
+            argv.insert(3, "--all")
+        _rc, out, _err = self.call(argv, f"list the containers of {service}")
+        found = []
+        for entry in self.inspect(out.split()):
+            labels = (entry.get("Config") or {}).get("Labels") or {}
+            if labels.get(LABEL_ONEOFF, "False") == "True":
+                continue
+            found.append(container_summary(entry))
+        return sorted(found, key=lambda c: (c["number"], c["created"]))
+
+    def logs(self, container, lines):
+        _rc, out, err = self.call([self.docker, "container", "logs", "--tail", str(lines), container],
+                                  f"read the logs of {container}", check=False)
+        return tail((out or "") + (err or ""), lines)
+
+    def remove(self, names, stop_timeout=None):
+        if not names:
+            return
+        if stop_timeout is not None:
+            self.call([self.docker, "container", "stop", "--time", str(stop_timeout), *list(names)], "stop containers", check=False)
+        self.call([self.docker, "container", "rm", "--force", "--volumes", *list(names)], "remove containers {}".format(", ".join(names)))
+
+    def disconnect(self, container, network):
+        self.call([self.docker, "network", "disconnect", network, container],
+                  f"disconnect {container} from network {network}")
+
+
+# --- the steps ----------------------------------------------------------------------------------
+
+def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), batch_size=1, replicas=None, batch_sizes=None):
+    """What would roll, per service. Raises RolloutError for a service that must be refused."""
+    config = compose.config().get("services") or {}
+    replicas = replicas or {}
+    batch_sizes = batch_sizes or {}
+    out = []
+    for name in services:
+        if name not in config:
+            raise RolloutError("Service '{}' is not in the Compose project {} (its services: {})".format(
+                name, compose.project, ", ".join(sorted(config)) or "none"))
+        image_ref = config[name].get("image") or f"{compose.project}-{name}"
+        image = compose.image(image_ref)
+        if image is None:
+            raise RolloutError(f"The image {image_ref} of service '{name}' is not on this host: build or pull it first "
+                               "(compose_rollout_pull / compose_rollout_build)")
+        facts = service_facts(name, config[name], ((image.get("Config") or {}).get("Healthcheck") or {}).get("Test"))
+        if name in replicas and replicas[name] is not None:
+            facts["replicas"] = int(replicas[name])
+        facts["image"] = image_ref
+        facts["target_image_id"] = image.get("Id", "")
+        facts["target_repo_digests"] = image.get("RepoDigests") or []
+        facts["config_hash"] = compose.config_hash(name)
+        running = [c for c in compose.containers(name) if c["running"]]
+        current = [c for c in running if c["image_id"] == facts["target_image_id"] and c["config_hash"] == facts["config_hash"]]
+        outdated = [c for c in running if c not in current]
+        facts["running"] = running
+        facts["current"] = [c["name"] for c in current]
+        facts["outdated"] = [c["name"] for c in outdated]
+        facts["would_roll"] = bool(outdated) or len(current) != facts["replicas"]
+        if facts["side_by_side_blockers"]:
+            facts["strategy"] = "recreate"
+        else:
+            facts["strategy"] = "rolling"
+        facts["batches"] = []
+        if facts["would_roll"]:
+            if facts["strategy"] == "recreate" and name not in recreate:
+                raise RolloutError(
+                    "Service '{}' cannot run two containers side by side ({}), so it can only be recreated in place, "
+                    "with a moment of downtime: add it to compose_rollout_recreate to allow that.".format(
+                        name, "; ".join(facts["side_by_side_blockers"])))
+            if not facts["has_healthcheck"] and name not in probed and name not in allow_no_healthcheck:
+                raise RolloutError(
+                    f"Service '{name}' has no healthcheck (neither in the Compose file nor in image {image_ref}) and no probe, "
+                    "so a new container could not be told healthy: give it a probe or a healthcheck, or allow it "
+                    "with compose_rollout_allow_no_healthcheck.")
+            if facts["strategy"] == "rolling":
+                facts["batches"] = plan_batches(facts["outdated"], facts["current"], facts["replicas"],
+                                                int(batch_sizes.get(name) or batch_size))
+        out.append(facts)
+    return out
+
+
+def wait_healthy(compose, names, timeout, *, settle=2.0, poll=0.5, sleep=time.sleep, clock=time.monotonic):
+    """Wait until every container in ``names`` is healthy (or running ``settle`` s when it has no
+    healthcheck). Returns (ok, summaries, reason)."""
+    deadline = clock() + timeout
+    first_running = {}
+    while True:
+        summaries = [container_summary(c) for c in compose.inspect(names)]
+        dead = [s for s in summaries if s["state"] in ("exited", "dead") or (not s["running"] and s["state"] != "created")]
+        if dead:
+            return False, summaries, "new container {} stopped (state {})".format(dead[0]["name"], dead[0]["state"])
+        ready = 0
+        for s in summaries:
+            if s["health"] is None:
+                first_running.setdefault(s["name"], clock()) if s["running"] else None
+                if s["running"] and clock() - first_running[s["name"]] >= settle:
+                    ready += 1
+            elif s["health"] == "healthy":
+                ready += 1
+        if ready == len(summaries):
+            return True, summaries, ""
+        if clock() >= deadline:
+            bad = [s for s in summaries if s["health"] not in ("healthy", None)]
+            return False, summaries, "not healthy within {}s ({})".format(
+                timeout, ", ".join("{}: {}".format(s["name"], s["health"] or s["state"]) for s in bad or summaries))
+        sleep(poll)
+
+
+def _fail_and_remove(compose, service, new_names, reason, *, log_lines, kept):
+    failures = []
+    for summary in [container_summary(c) for c in compose.inspect(new_names)]:
+        summary["logs"] = compose.logs(summary["id"], log_lines)
+        failures.append(summary)
+    compose.remove(new_names)
+    msg = failure_message(service, compose.project, failures, kept, reason)
+    raise RolloutError(msg, {"failed": failures, "removed": list(new_names), "kept": list(kept)})
+
+
+def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2.0):
+    """Start ``count`` new containers of ``service`` beside the running ones and wait for them."""
+    before = compose.containers(service, all_states=True)
+    before_ids = {c["id"] for c in before}
+    kept = [c["name"] for c in before if c["running"]]
+    argv = compose.compose_argv("up", "--detach", "--no-deps", "--no-recreate", "--no-build", "--pull", "never",
+                                "--scale", f"{service}={len(before) + count}", service)
+    rc, out, err = compose.call(argv, f"start new containers of {service}", check=False)
+    after = compose.containers(service, all_states=True)
+    new = [c for c in after if c["id"] not in before_ids]
+    new_names = [c["name"] for c in new]
+    if rc != 0:
+        _fail_and_remove(compose, service, new_names,
+                         f"docker compose up failed: {(err or out).strip()[-1000:]}", log_lines=log_lines, kept=kept)
+    if len(new) != count:
+        _fail_and_remove(compose, service, new_names,
+                         f"expected {count} new container(s), Compose started {len(new)}", log_lines=log_lines, kept=kept)
+    if wait:
+        ok, summaries, reason = wait_healthy(compose, new_names, timeout, settle=settle)
+        if not ok:
+            _fail_and_remove(compose, service, new_names, reason, log_lines=log_lines, kept=kept)
+        new = summaries
+    else:
+        new = [container_summary(c) for c in compose.inspect(new_names)]
+    return new
+
+
+def retire(compose, names, drain, stop_timeout=10, sleep=time.sleep):
+    """Take ``names`` out of rotation, wait ``drain`` seconds, stop and remove them."""
+    summaries = [container_summary(c) for c in compose.inspect(names)]
+    for s in summaries:
+        for network in s["networks"]:
+            compose.disconnect(s["id"], network)
+    if summaries and drain > 0:
+        sleep(drain)
+    compose.remove([s["id"] for s in summaries], stop_timeout=stop_timeout)
+    return summaries
+
+
+def abort(compose, service, names, reason, log_lines=20):
+    """Remove the new containers ``names`` after a failed probe; always raises RolloutError."""
+    kept = [c["name"] for c in compose.containers(service) if c["running"] and c["name"] not in names]
+    _fail_and_remove(compose, service, list(names), reason, log_lines=log_lines, kept=kept)
+
+
+def recreate(compose, service, timeout, log_lines=20):
+    """Recreate ``service`` in place (stateful services, with an explicit opt-in) and wait for it."""
+    argv = compose.compose_argv("up", "--detach", "--no-deps", "--no-build", "--pull", "never",
+                                "--wait", "--wait-timeout", str(int(timeout)), service)
+    rc, out, err = compose.call(argv, f"recreate {service}", check=False)
+    now = compose.containers(service, all_states=True)
+    if rc != 0:
+        failures = []
+        for c in now:
+            c["logs"] = compose.logs(c["id"], log_lines)
+            failures.append(c)
+        raise RolloutError(failure_message(service, compose.project, failures, [],
+                                           f"recreating in place failed: {(err or out).strip()[-1000:]}")
+                           .replace("were removed; the old container(s) (none) were left untouched and serving.",
+                                    "were left as they are for inspection."))
+    return now

@@ -1,0 +1,303 @@
+#!/usr/bin/python
+# Copyright (c) 2026, opskit maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: compose_rollout
+short_description: Health-gated, side-by-side rollout steps for Docker Compose services
+version_added: 0.1.0
+description:
+  - The steps of a zero-downtime rollout of a Compose service that M(community.docker.docker_compose_v2) lacks,
+    used by the C(opskit.webstack.compose_rollout) role, one step per call (O(step)).
+  - V(plan) reads the declared services (C(docker compose config)), their running containers and the
+    target images, and says per service whether it would roll (a running container's image ID or
+    Compose config hash differs from the target, or the number of containers differs from the declared
+    replicas), how (V(rolling) beside the old containers, or V(recreate) in place) and in which batches.
+    It refuses a service without a healthcheck (unless probed or allowed) and a service that cannot run
+    twice side by side (fixed C(container_name), published host ports, named volumes) unless listed in O(recreate).
+  - V(start) starts O(count) new containers beside the old ones (C(docker compose up --no-recreate --scale)),
+    and waits until each is healthy within O(timeout). When one is not, it removes the new containers,
+    leaves the old ones untouched and fails with the service, the container, its last health output and
+    its last log lines.
+  - V(retire) disconnects old containers from their networks (Docker's DNS stops returning them, so a
+    proxy that re-resolves stops sending them requests), waits O(drain) seconds, then stops and removes them.
+  - V(abort) removes new containers (after a failed external probe) and fails with the same message as V(start).
+  - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
+  - Runs the C(docker) CLI with its Compose v2 plugin on the target host.
+author:
+  - opskit maintainers
+options:
+  step:
+    description: The step to run.
+    type: str
+    required: true
+    choices: [plan, start, retire, abort, recreate]
+  project_name:
+    description: The Compose project name.
+    type: str
+    required: true
+  project_src:
+    description: The Compose project directory.
+    type: path
+    required: true
+  files:
+    description: The Compose files; Compose's defaults in O(project_src) when empty.
+    type: list
+    elements: path
+    default: []
+  env_files:
+    description: Env files passed to Compose with C(--env-file) (they replace the default C(.env), so list it too).
+    type: list
+    elements: path
+    default: []
+  env:
+    description:
+      - Variables set in the environment of the C(docker compose) process (Compose interpolation, for example C(APP_VERSION)).
+      - Never shown in the output, never on a command line.
+    type: dict
+    default: {}
+  services:
+    description: The services to plan (O(step=plan)).
+    type: list
+    elements: str
+    default: []
+  service:
+    description: The service to act on (O(step=start), V(abort), V(recreate)).
+    type: str
+  count:
+    description: How many new containers to start (O(step=start)).
+    type: int
+    default: 1
+  containers:
+    description: The containers to retire (O(step=retire)) or to remove (O(step=abort)), by name or ID.
+    type: list
+    elements: str
+    default: []
+  wait:
+    description: Wait until the new containers are healthy (O(step=start)); with V(false), return once they are created.
+    type: bool
+    default: true
+  timeout:
+    description: Seconds a new container has to become healthy.
+    type: int
+    default: 60
+  settle:
+    description: Seconds a container without a healthcheck must keep running to count as started.
+    type: float
+    default: 2.0
+  drain:
+    description: Seconds between taking old containers out of rotation and stopping them (O(step=retire)).
+    type: float
+    default: 3.0
+  stop_timeout:
+    description: Seconds C(docker stop) gives an old container before killing it.
+    type: int
+    default: 10
+  log_lines:
+    description: How many of a failed container's last log lines the failure message carries.
+    type: int
+    default: 20
+  reason:
+    description: Why the new containers are removed (O(step=abort)), for the failure message.
+    type: str
+    default: the probe failed
+  batch_size:
+    description: How many containers of a service roll at once (O(step=plan)).
+    type: int
+    default: 1
+  batch_sizes:
+    description: Batch sizes per service overriding O(batch_size) (O(step=plan)).
+    type: dict
+    default: {}
+  replicas:
+    description: Replicas per service overriding the declared ones (O(step=plan)).
+    type: dict
+    default: {}
+  probed:
+    description: Services whose new containers are checked by an external probe (O(step=plan)).
+    type: list
+    elements: str
+    default: []
+  allow_no_healthcheck:
+    description: Services allowed to roll with neither a healthcheck nor a probe (O(step=plan)); running for O(settle) seconds counts as healthy.
+    type: list
+    elements: str
+    default: []
+  recreate:
+    description: Services allowed to be recreated in place, with downtime, because they cannot run side by side (O(step=plan)).
+    type: list
+    elements: str
+    default: []
+  docker_cli:
+    description: The docker CLI.
+    type: path
+    default: docker
+attributes:
+  check_mode:
+    support: full
+    details: V(plan) only reads; the other steps report what they would change and change nothing.
+  diff_mode:
+    support: none
+notes:
+  - The old containers of a failed batch are never touched; batches rolled before it stay rolled.
+seealso:
+  - module: community.docker.docker_compose_v2
+  - module: opskit.webstack.health_check
+"""
+
+EXAMPLES = r"""
+- name: Plan the rollout of the app service
+  opskit.webstack.compose_rollout:
+    step: plan
+    project_name: webstack
+    project_src: /srv/webstack
+    services: [app]
+    env:
+      APP_VERSION: v2
+  register: __plan
+
+- name: Start one new app container beside the old ones and wait until it is healthy
+  opskit.webstack.compose_rollout:
+    step: start
+    project_name: webstack
+    project_src: /srv/webstack
+    service: app
+    count: 1
+    timeout: 60
+    env:
+      APP_VERSION: v2
+
+- name: Drain and remove the old app container
+  opskit.webstack.compose_rollout:
+    step: retire
+    project_name: webstack
+    project_src: /srv/webstack
+    containers: "{{ __plan.services[0].batches[0].retire }}"
+    drain: 3
+"""
+
+RETURN = r"""
+services:
+  description: Per service (O(step=plan)), what would roll and how.
+  returned: when step is plan
+  type: list
+  elements: dict
+  sample:
+    - name: app
+      image: opskit/webapp:v2
+      target_image_id: sha256:5d1e...
+      replicas: 2
+      would_roll: true
+      strategy: rolling
+      current: []
+      outdated: [webstack-app-1, webstack-app-2]
+      batches: [{start: 1, retire: [webstack-app-1]}, {start: 1, retire: [webstack-app-2]}]
+      has_healthcheck: true
+would_roll:
+  description: The names of the services that would roll (O(step=plan)).
+  returned: when step is plan
+  type: list
+  elements: str
+  sample: [app]
+containers:
+  description: The new containers (O(step=start), V(recreate)), or the retired ones (O(step=retire)), each with name, id, image_id, health and IPs.
+  returned: when step is start, retire or recreate
+  type: list
+  elements: dict
+removed:
+  description: The containers removed by a failed start or an abort.
+  returned: on failure of start or abort
+  type: list
+  elements: str
+failed_containers:
+  description: The new containers that failed, each with its state, health, last health output and last log lines.
+  returned: on failure of start or abort
+  type: list
+  elements: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.opskit.webstack.plugins.module_utils import _compose_rollout as rollout
+
+
+def run(module):
+    params = module.params
+    docker = module.get_bin_path(params["docker_cli"], required=True)
+
+    def runner(argv, env):
+        return module.run_command(argv, environ_update=env)
+
+    compose = rollout.Compose(runner, params["project_name"], params["project_src"], files=params["files"],
+                              env_files=params["env_files"], env=params["env"], docker=docker)
+    step = params["step"]
+    if step == "plan":
+        services = rollout.plan(compose, params["services"], probed=params["probed"],
+                                allow_no_healthcheck=params["allow_no_healthcheck"], recreate=params["recreate"],
+                                batch_size=params["batch_size"], replicas=params["replicas"],
+                                batch_sizes=params["batch_sizes"])
+        return {"changed": False, "services": services, "would_roll": [s["name"] for s in services if s["would_roll"]]}
+    if step in ("start", "abort", "recreate") and not params["service"]:
+        module.fail_json(msg=f"step={step} needs service")
+    if module.check_mode:
+        return {"changed": True, "containers": []}
+    if step == "start":
+        new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
+                            log_lines=params["log_lines"], settle=params["settle"])
+        return {"changed": bool(new), "containers": new}
+    if step == "retire":
+        gone = rollout.retire(compose, params["containers"], params["drain"], stop_timeout=params["stop_timeout"])
+        return {"changed": bool(gone), "containers": gone}
+    if step == "abort":
+        rollout.abort(compose, params["service"], params["containers"], params["reason"], log_lines=params["log_lines"])
+    now = rollout.recreate(compose, params["service"], params["timeout"], log_lines=params["log_lines"])
+    return {"changed": True, "containers": now}
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec={
+            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "abort", "recreate"]},
+            "project_name": {"type": "str", "required": True},
+            "project_src": {"type": "path", "required": True},
+            "files": {"type": "list", "elements": "path", "default": []},
+            "env_files": {"type": "list", "elements": "path", "default": []},
+            "env": {"type": "dict", "default": {}, "no_log": True},
+            "services": {"type": "list", "elements": "str", "default": []},
+            "service": {"type": "str"},
+            "count": {"type": "int", "default": 1},
+            "containers": {"type": "list", "elements": "str", "default": []},
+            "wait": {"type": "bool", "default": True},
+            "timeout": {"type": "int", "default": 60},
+            "settle": {"type": "float", "default": 2.0},
+            "drain": {"type": "float", "default": 3.0},
+            "stop_timeout": {"type": "int", "default": 10},
+            "log_lines": {"type": "int", "default": 20},
+            "reason": {"type": "str", "default": "the probe failed"},
+            "batch_size": {"type": "int", "default": 1},
+            "batch_sizes": {"type": "dict", "default": {}},
+            "replicas": {"type": "dict", "default": {}},
+            "probed": {"type": "list", "elements": "str", "default": []},
+            "allow_no_healthcheck": {"type": "list", "elements": "str", "default": []},
+            "recreate": {"type": "list", "elements": "str", "default": []},
+            "docker_cli": {"type": "path", "default": "docker"},
+        },
+        required_if=[("step", "start", ["service"]), ("step", "abort", ["service", "containers"]),
+                     ("step", "recreate", ["service"]), ("step", "retire", ["containers"])],
+        supports_check_mode=True,
+    )
+    try:
+        module.exit_json(**run(module))
+    except rollout.RolloutError as exc:
+        details = exc.details or {}
+        module.fail_json(msg=str(exc), removed=details.get("removed", []), failed_containers=details.get("failed", []),
+                         kept=details.get("kept", []))
+    except (ValueError, OSError) as exc:
+        module.fail_json(msg="Failed to run the rollout step {}: {}".format(module.params["step"], exc))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Unit tests of the rollout decisions in plugins/module_utils/_compose_rollout.py (no Docker)."""
+
+from __future__ import annotations
+
+import pytest
+from ansible_collections.opskit.webstack.plugins.module_utils import _compose_rollout as rollout
+
+
+@pytest.mark.parametrize(
+    ("outdated", "current", "replicas", "batch", "expected"),
+    [
+        # one old container, one replica: start one, retire the old
+        (["a1"], [], 1, 1, [{"start": 1, "retire": ["a1"]}]),
+        # three old, batches of two: 2+1, never fewer serving than before
+        (["a1", "a2", "a3"], [], 3, 2, [{"start": 2, "retire": ["a1", "a2"]}, {"start": 1, "retire": ["a3"]}]),
+        # nothing runs yet: start the declared replicas in batches
+        ([], [], 3, 2, [{"start": 2, "retire": []}, {"start": 1, "retire": []}]),
+        # scale up while rolling: the extra container comes after the swaps
+        (["a1"], [], 2, 1, [{"start": 1, "retire": ["a1"]}, {"start": 1, "retire": []}]),
+        # scale down while rolling: fewer started than retired
+        (["a1", "a2"], [], 1, 1, [{"start": 1, "retire": ["a1"]}, {"start": 0, "retire": ["a2"]}]),
+        # a half-done rollout: one already current, one old left
+        (["a1"], ["b1"], 2, 1, [{"start": 1, "retire": ["a1"]}]),
+        # all current but too many: the surplus goes
+        ([], ["b1", "b2", "b3"], 2, 1, [{"start": 0, "retire": ["b3"]}]),
+        # up to date: nothing
+        ([], ["b1"], 1, 1, []),
+    ],
+)
+def test_plan_batches(outdated, current, replicas, batch, expected):
+    assert rollout.plan_batches(outdated, current, replicas, batch) == expected
+
+
+@pytest.mark.parametrize(("size", "replicas"), [(0, 1), (1, -1)])
+def test_plan_batches_rejects_bad_numbers(size, replicas):
+    with pytest.raises(ValueError, match="must"):
+        rollout.plan_batches(["a"], [], replicas, size)
+
+
+def test_chunks_keeps_order():
+    assert rollout.chunks([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+
+
+@pytest.mark.parametrize(
+    ("config", "image_hc", "has_hc", "blockers", "replicas"),
+    [
+        ({"image": "app:v2", "healthcheck": {"test": ["CMD", "true"]}}, None, True, 0, 1),
+        ({"image": "app:v2", "healthcheck": {"disable": True}}, ["CMD", "true"], False, 0, 1),
+        ({"image": "app:v2"}, ["CMD-SHELL", "curl -f localhost"], True, 0, 1),
+        ({"image": "app:v2"}, ["NONE"], False, 0, 1),
+        ({"image": "app:v2"}, None, False, 0, 1),
+        ({"image": "app:v2", "deploy": {"replicas": 3}}, None, False, 0, 3),
+        ({"image": "app:v2", "scale": 2}, None, False, 0, 2),
+        ({"image": "db:15", "volumes": [{"type": "volume", "source": "db-data", "target": "/data"}]}, None, False, 1, 1),
+        ({"image": "db:15", "volumes": [{"type": "bind", "source": "/srv", "target": "/srv"}]}, None, False, 0, 1),
+        ({"image": "px", "ports": [{"target": 80, "published": "8080", "host_ip": "127.0.0.1"}]}, None, False, 1, 1),
+        ({"image": "px", "ports": [{"target": 80}]}, None, False, 0, 1),
+        ({"image": "px", "container_name": "proxy"}, None, False, 1, 1),
+    ],
+)
+def test_service_facts(config, image_hc, has_hc, blockers, replicas):
+    facts = rollout.service_facts("svc", config, image_hc)
+    assert facts["has_healthcheck"] is has_hc
+    assert len(facts["side_by_side_blockers"]) == blockers
+    assert facts["replicas"] == replicas
+    assert facts["image"] == config["image"]
+
+
+def test_service_facts_names_every_blocker():
+    facts = rollout.service_facts("db", {
+        "image": "db", "container_name": "db1", "ports": [{"target": 5432, "published": "15432"}],
+        "volumes": [{"type": "volume", "source": "db-data", "target": "/var/lib/postgresql/data"}]}, None)
+    text = "; ".join(facts["side_by_side_blockers"])
+    assert "'db1'" in text
+    assert "15432" in text
+    assert "db-data" in text
+
+
+@pytest.mark.parametrize(("text", "lines", "expected"), [("a\nb\nc\n", 2, "b\nc"), ("a", 5, "a"), ("", 3, ""), ("a\nb", 0, "")])
+def test_tail(text, lines, expected):
+    assert rollout.tail(text, lines) == expected
+
+
+def test_failure_message_names_service_container_health_and_logs():
+    msg = rollout.failure_message(
+        "app", "web",
+        [{"name": "web-app-2", "image": "webapp:v3", "image_id": "sha256:" + "ab" * 32, "state": "running",
+          "health": "unhealthy", "health_output": "HTTP 503\n", "logs": "GET /health 503\nGET /health 503"}],
+        ["web-app-1"], "not healthy within 20s (web-app-2: unhealthy)")
+    assert msg.startswith("Rollout of service 'app' (project web) failed: not healthy within 20s")
+    assert "New container web-app-2 (image webapp:v3, sha256:abababababab)" in msg
+    assert "Last health output of web-app-2: HTTP 503" in msg
+    assert "Last log lines of web-app-2:\nGET /health 503\nGET /health 503" in msg
+    assert msg.endswith("The new container(s) web-app-2 were removed; the old container(s) web-app-1 were left untouched and serving.")
+
+
+def test_container_summary_reads_inspect():
+    summary = rollout.container_summary({
+        "Id": "c0ffee", "Name": "/web-app-3", "Image": "sha256:1", "Created": "2026-01-01T00:00:00Z",
+        "Config": {"Image": "webapp:v2", "Labels": {rollout.LABEL_HASH: "h", rollout.LABEL_NUMBER: "3"}},
+        "State": {"Status": "running", "Running": True,
+                  "Health": {"Status": "healthy", "Log": [{"Output": "old"}, {"Output": "ok"}]}},
+        "NetworkSettings": {"Networks": {"web_default": {"IPAddress": "172.18.0.5"}}},
+    })
+    assert summary == {
+        "id": "c0ffee", "name": "web-app-3", "image": "webapp:v2", "image_id": "sha256:1", "state": "running",
+        "running": True, "health": "healthy", "health_output": "ok", "config_hash": "h", "number": 3,
+        "created": "2026-01-01T00:00:00Z", "networks": ["web_default"], "ips": ["172.18.0.5"],
+    }
+
+
+def test_compose_argv_keeps_env_off_the_command_line():
+    calls = []
+
+    def run(argv, env):
+        calls.append((argv, env))
+        return 0, "", ""
+
+    compose = rollout.Compose(run, "web", "/srv/web", files=["/srv/web/compose.yml"], env_files=["/srv/web/.env"],
+                              env={"APP_VERSION": "v2", "SECRET": "s3cret"})
+    compose.call(compose.compose_argv("config", "--hash", "app"), "hash")
+    argv, env = calls[0]
+    assert argv[:6] == ["docker", "compose", "--project-name", "web", "--project-directory", "/srv/web"]
+    assert ["--file", "/srv/web/compose.yml", "--env-file", "/srv/web/.env"] == argv[6:10]
+    assert "s3cret" not in " ".join(argv)
+    assert env["SECRET"] == "s3cret"
+
+
+def test_compose_call_raises_with_stderr():
+    compose = rollout.Compose(lambda argv, env: (1, "", "no such service: api\n"), "web", "/srv/web")
+    with pytest.raises(rollout.RolloutError, match="Failed to hash: no such service: api"):
+        compose.call(["docker"], "hash")
