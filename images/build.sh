@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Build every image the tests and the demo use, with no container registry.
+#
+#   images/build.sh [--force] [NAME ...]     NAME: base postgres redis nginx webapp (default: all)
+#
+# The base is a pulled debian:bookworm-slim where a registry answers, otherwise a debootstrap root
+# file system imported with `docker import`; the Debian archive is read from this machine's apt
+# sources. Each image carries a label with the hash of its inputs (its Dockerfile and build
+# context, its build arguments and the id of the image it starts from) and is built again only when
+# that hash changes, so a second run with nothing changed takes seconds.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cache=${OPSKIT_IMAGE_CACHE:-$here/.cache}
+label=org.opskit.webstack.inputs
+suite=bookworm
+force=0
+wanted=()
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    base|postgres|redis|nginx|webapp) wanted+=("$arg") ;;
+    *) echo "ERROR: unknown image or option '$arg' (images: base postgres redis nginx webapp; option: --force)" >&2; exit 2 ;;
+  esac
+done
+[ ${#wanted[@]} -gt 0 ] || wanted=(base postgres redis nginx webapp)
+
+bash "$root/.ci/docker-check.sh"
+export DOCKER_BUILDKIT=0   # the legacy builder: no buildx needed, works with engine 20.10
+mkdir -p "$cache"
+
+log() { printf '%-34s %s\n' "$1" "$2"; }
+want() { local n; for n in "${wanted[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
+image_id() { docker image inspect --format '{{.Id}}' "$1" 2>/dev/null || true; }
+image_label() { docker image inspect --format "{{ index .Config.Labels \"$label\" }}" "$1" 2>/dev/null || true; }
+
+# Hash of a build: the files of a context (names and contents, sorted) plus extra words.
+inputs_hash() {
+  local dir=$1; shift
+  { (cd "$dir" && find . -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z | xargs -0 sha256sum)
+    printf '%s\n' "$@"; } | sha256sum | cut -c1-16
+}
+
+# The Debian archive this machine uses (deb822 sources first, then the one-line format).
+debian_mirror() {
+  local f uri=""
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri=$(awk '/^URIs:/ && $2 !~ /security/ {print $2; exit}' "$f")
+    [ -n "$uri" ] && break
+  done
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1 == "deb" && $0 !~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  [ -n "$uri" ] || { echo "ERROR: no Debian archive found in /etc/apt/sources.list(.d): cannot debootstrap" >&2; return 1; }
+  printf '%s\n' "$uri"
+}
+
+# The security archive this machine uses, if any.
+debian_security() {
+  local f uri=""
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -f "$f" ] || continue
+    uri=$(awk '/^URIs:/ && $2 ~ /security/ {print $2; exit}' "$f")
+    [ -n "$uri" ] && break
+  done
+  if [ -z "$uri" ] && [ -f /etc/apt/sources.list ]; then
+    uri=$(awk '$1 == "deb" && $0 ~ /security/ {for (i = 2; i <= NF; i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  printf '%s\n' "$uri"
+}
+
+build_base() {
+  local tag=opskit/base:$suite want_hash start
+  want_hash=$(inputs_hash "$here/base" "$suite" "sources:updates+security")
+  if [ $force = 0 ] && [ "$(image_label "$tag")" = "$want_hash" ]; then log "$tag" "up to date"; return; fi
+  start=$(date +%s)
+  if timeout 30 docker pull -q debian:bookworm-slim >/dev/null 2>&1; then
+    docker build -q --label "$label=$want_hash" -t "$tag" -f "$here/base/Dockerfile.pulled" "$here/base" >/dev/null
+    log "$tag" "built from debian:bookworm-slim in $(( $(date +%s) - start ))s"
+    return
+  fi
+  echo "No registry answered for debian:bookworm-slim: building the base with debootstrap"
+  if ! command -v debootstrap >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get install -y -qq debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
+    else
+      echo "ERROR: debootstrap is missing: install it (apt-get install debootstrap) or make debian:bookworm-slim pullable" >&2
+      exit 1
+    fi
+  fi
+  local mirror rootfs=$cache/rootfs-$suite
+  mirror=$(debian_mirror)
+  if [ ! -f "$rootfs/.complete" ]; then
+    rm -rf "$rootfs"
+    debootstrap --variant=minbase --include=python3,ca-certificates "$suite" "$rootfs" "$mirror" > "$cache/debootstrap.log" 2>&1 \
+      || { echo "ERROR: debootstrap failed; see $cache/debootstrap.log" >&2; tail -5 "$cache/debootstrap.log" >&2; exit 1; }
+    rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
+    # The suite's updates and security archives too, as this machine has them.
+    {
+      echo "deb $mirror $suite main"
+      echo "deb $mirror $suite-updates main"
+      security=$(debian_security)
+      [ -z "$security" ] || echo "deb $security $suite-security main"
+    } > "$rootfs/etc/apt/sources.list"
+    touch "$rootfs/.complete"
+  fi
+  tar --exclude=./.complete -C "$rootfs" -c . | docker import \
+    --change 'ENV LANG=C.UTF-8' \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change "LABEL $label=$want_hash" \
+    --change 'CMD ["/bin/bash"]' - "$tag" >/dev/null
+  log "$tag" "imported from debootstrap in $(( $(date +%s) - start ))s"
+}
+
+# build_image TAG DOCKERFILE CONTEXT [BUILD-ARG ...]
+build_image() {
+  local tag=$1 dockerfile=$2 context=$3; shift 3
+  local base_id want_hash start args=()
+  base_id=$(image_id "opskit/base:$suite")
+  [ -n "$base_id" ] || { echo "ERROR: opskit/base:$suite is missing: run images/build.sh base" >&2; exit 1; }
+  want_hash=$(inputs_hash "$context" "$base_id" "$(sha256sum < "$dockerfile")" "$@")
+  if [ $force = 0 ] && [ "$(image_label "$tag")" = "$want_hash" ]; then log "$tag" "up to date"; return; fi
+  start=$(date +%s)
+  local a; for a in "$@"; do args+=(--build-arg "$a"); done
+  if ! docker build -q "${args[@]}" --label "$label=$want_hash" -t "$tag" -f "$dockerfile" "$context" > "$cache/build.log" 2>&1; then
+    echo "ERROR: building $tag failed:" >&2; tail -20 "$cache/build.log" >&2; exit 1
+  fi
+  log "$tag" "built in $(( $(date +%s) - start ))s"
+}
+
+total=$(date +%s)
+want base && build_base
+want postgres && build_image opskit/postgres:15 "$here/postgres/Dockerfile" "$here/postgres"
+want redis && build_image opskit/redis:7 "$here/redis/Dockerfile" "$here/redis"
+want nginx && build_image opskit/nginx:$suite "$here/nginx/Dockerfile" "$here/nginx"
+if want webapp; then
+  for version in v1 v2 v3-unhealthy v3-badmigration; do
+    build_image "opskit/webapp:$version" "$here/webapp/Dockerfile" "$root/examples/webstack/app" "APP_VERSION=$version"
+  done
+fi
+# Dangling layers of replaced builds are of no use to anyone.
+docker image prune -f --filter "label=$label" >/dev/null 2>&1 || true
+echo "images: done in $(( $(date +%s) - total ))s"
