@@ -1,0 +1,247 @@
+"""make bench-backup: the postgres_backup / postgres_restore roles against the usual tools, one run.
+
+On one PostgreSQL 15 database of about 600 MB (benchmarks/backup/seed.sql: random text and JSON,
+four tables, indexes, foreign keys) in the example stack's db container (Compose project bench-pg,
+ports 18300-18302 on 127.0.0.1):
+
+- backup: our role with its defaults (ansible-playbook, wall clock) against
+  community.postgresql.postgresql_db state=dump target=....sql.gz (ansible-playbook, wall clock);
+- restore: our role over the live database (checksums verified, scratch restore, row counts
+  checked, swap) against `dropdb; createdb; zcat ... | psql -v ON_ERROR_STOP=1` into the live name;
+- downtime: a probe connects every 50 ms and counts the time the live database is missing or not
+  complete (tables empty, indexes or constraints missing).
+
+The last line printed is JSON with the ratios and raw figures. Everything made is removed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parents[1]
+STACK = ROOT / "examples" / "webstack"
+HERE = ROOT / "benchmarks" / "backup"
+PROJECT = "bench-pg"
+CONTAINER = f"{PROJECT}-db-1"
+DB_PORT = 18301
+BIN = Path(sys.executable).parent
+TIME_LIMIT = 1500  # seconds, the whole run
+COUNTS = (
+    "SELECT concat_ws(',', (SELECT count(*) FROM customers), (SELECT count(*) FROM orders),"
+    " (SELECT count(*) FROM order_lines), (SELECT count(*) FROM events))"
+)
+
+
+def log(msg: str) -> None:
+    print(f"[bench-backup {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
+    check = kw.pop("check", True)
+    kw.setdefault("timeout", 900)
+    return subprocess.run(argv, check=check, text=True, capture_output=True, **kw)
+
+
+def psql(sql: str, db: str = "webstack") -> str:
+    return run(["docker", "exec", "-u", "postgres", CONTAINER, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql]).stdout.strip()
+
+
+def env_password() -> str:
+    for line in (STACK / ".env").read_text().splitlines():
+        if line.startswith("POSTGRES_PASSWORD="):
+            return line.split("=", 1)[1].strip()
+    raise SystemExit("examples/webstack/.env has no POSTGRES_PASSWORD")
+
+
+class Probe(threading.Thread):
+    """Counts the seconds the live database is missing or incomplete, as a client sees it."""
+
+    def __init__(self, password: str, expect: tuple[int, int]) -> None:
+        super().__init__(daemon=True)
+        self.password = password
+        self.expect = expect
+        self.stop = threading.Event()
+        self.down = 0.0
+        self.samples = 0
+
+    def healthy(self) -> bool:
+        try:
+            with psycopg.connect(host="127.0.0.1", port=DB_PORT, dbname="webstack", user="webstack", password=self.password, connect_timeout=2) as conn:
+                row = conn.execute(
+                    "SELECT (SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'),"
+                    " (SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace),"
+                    " EXISTS (SELECT 1 FROM customers) AND EXISTS (SELECT 1 FROM orders) AND EXISTS (SELECT 1 FROM order_lines)"
+                    " AND EXISTS (SELECT 1 FROM events)"
+                ).fetchone()
+                return (row[0], row[1]) == self.expect and row[2]
+        except psycopg.Error:
+            return False
+
+    def run(self) -> None:
+        last = time.monotonic()
+        while not self.stop.is_set():
+            ok = self.healthy()
+            now = time.monotonic()
+            if not ok:
+                self.down += now - last
+            last = now
+            self.samples += 1
+            time.sleep(0.05)
+
+
+def measure_down(password: str, expect: tuple[int, int], action) -> tuple[float, float]:
+    probe = Probe(password, expect)
+    probe.start()
+    start = time.monotonic()
+    action()
+    seconds = time.monotonic() - start
+    probe.stop.set()
+    probe.join()
+    return seconds, probe.down
+
+
+def playbook(path: Path, inventory: Path, *extra: str) -> float:
+    start = time.monotonic()
+    proc = run(
+        [str(BIN / "ansible-playbook"), "-i", str(inventory), str(path), *extra],
+        check=False,
+        timeout=1200,
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+    )
+    seconds = time.monotonic() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{path.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
+    return seconds
+
+
+def main() -> None:
+    deadline = time.monotonic() + TIME_LIMIT
+    work = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+    backups = work / "backups"
+    backups.mkdir()
+    env = {
+        **os.environ,
+        "COMPOSE_PROJECT_NAME": PROJECT,
+        "WEBSTACK_HTTP_PORT": "18300",
+        "WEBSTACK_DB_PORT": str(DB_PORT),
+        "WEBSTACK_REDIS_PORT": "18302",
+        "WEBSTACK_BACKUP_DIR": str(backups),
+        "APP_VERSION": "v1",
+    }
+    compose = ["docker", "compose", "--project-directory", str(STACK), "-p", PROJECT]
+    inventory = work / "inventory.yml"
+    inventory.write_text(
+        json.dumps(
+            {
+                "bench": {
+                    "hosts": {"bench-host": {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}},
+                    "vars": {
+                        "postgres_backup_compose_project": PROJECT,
+                        "postgres_backup_dir": str(backups),
+                        "postgres_backup_db_name": "webstack",
+                        "postgres_restore_compose_project": PROJECT,
+                        "postgres_restore_dir": str(backups),
+                        "postgres_restore_db_name": "webstack",
+                    },
+                },
+                "bench_db": {
+                    "hosts": {
+                        CONTAINER: {
+                            "ansible_connection": "community.docker.docker",
+                            "ansible_user": "postgres",
+                            "ansible_python_interpreter": "/usr/bin/python3",
+                        }
+                    }
+                },
+            }
+        )
+    )
+    result: dict = {}
+    try:
+        run(["bash", str(STACK / "init-env.sh")])
+        password = env_password()
+        log("starting the bench-pg database")
+        run([*compose, "up", "-d", "--wait", "db"], env=env, timeout=300)
+        log("seeding (about 600 MB)")
+        start = time.monotonic()
+        run(["docker", "exec", "-i", "-u", "postgres", CONTAINER, "psql", "-XAtq", "-d", "webstack"], input=(HERE / "seed.sql").read_text(), timeout=900)
+        size = int(psql("SELECT pg_database_size('webstack')"))
+        log(f"seeded {size / 1e6:.0f} MB in {time.monotonic() - start:.0f} s")
+        expect = (
+            int(psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")),
+            int(psql("SELECT count(*) FROM pg_constraint WHERE connamespace = 'public'::regnamespace")),
+        )
+        counts = psql(COUNTS)
+
+        # --- backups: theirs, then ours (each once, same database, warm cache for both)
+        psql("SELECT count(*) FROM events")  # warm the cache a little for whichever goes first
+        run(["docker", "exec", "-u", "root", CONTAINER, "install", "-d", "-o", "postgres", "/backups/theirs"])
+        log("theirs: community.postgresql.postgresql_db state=dump target=.sql.gz")
+        their_backup = playbook(HERE / "theirs_dump.yml", inventory)
+        their_bytes = (backups / "theirs" / "webstack.sql.gz").stat().st_size
+        log(f"theirs: {their_backup:.1f} s, {their_bytes / 1e6:.1f} MB")
+        log("ours: postgres_backup role, defaults")
+        our_backup = playbook(HERE / "backup.yml", inventory)
+        latest = backups / "webstack" / "latest"
+        manifest = json.loads((latest / "manifest.json").read_text())
+        our_bytes = manifest["size_bytes"]
+        log(f"ours: {our_backup:.1f} s wall ({manifest['duration_seconds']} s dump + checks inside the role), {our_bytes / 1e6:.1f} MB")
+        if time.monotonic() > deadline:
+            raise SystemExit("time limit reached")
+
+        # --- restores: ours (scratch + checks + swap), then theirs (drop, create, zcat | psql)
+        log("ours: postgres_restore role over the live database")
+        our_restore, our_down = measure_down(password, expect, lambda: playbook(HERE / "restore.yml", inventory))
+        old = psql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'webstack\\_old\\_%'", db="postgres")
+        restored_counts = psql(COUNTS)
+        assert restored_counts == counts, (restored_counts, counts)
+        for name in filter(None, old.split(",")):
+            psql(f'DROP DATABASE "{name}"', db="postgres")
+        log(f"ours: {our_restore:.1f} s, down {our_down:.2f} s")
+
+        def theirs_restore() -> None:
+            run(["docker", "exec", "-u", "postgres", CONTAINER, "bash", "-c",
+                 "set -euo pipefail; dropdb --force webstack; createdb -O webstack webstack;"
+                 " zcat /backups/theirs/webstack.sql.gz | psql -q -X -v ON_ERROR_STOP=1 -d webstack >/dev/null"], timeout=900)
+
+        log("theirs: dropdb; createdb; zcat | psql -v ON_ERROR_STOP=1")
+        their_restore, their_down = measure_down(password, expect, theirs_restore)
+        restored_counts = psql(COUNTS)
+        assert restored_counts == counts, (restored_counts, counts)
+        log(f"theirs: {their_restore:.1f} s, down {their_down:.2f} s")
+
+        result = {
+            "backup_ratio": round(their_backup / our_backup, 2),
+            "size_ratio": round(our_bytes / their_bytes, 3),
+            "restore_ratio": round(their_restore / our_restore, 2),
+            "downtime_ratio": round(their_down / max(our_down, 0.05), 1),
+            "database_bytes": size,
+            "backup_seconds": {"ours": round(our_backup, 2), "theirs": round(their_backup, 2), "ours_inside_role": manifest["duration_seconds"]},
+            "backup_bytes": {"ours": our_bytes, "theirs": their_bytes},
+            "restore_seconds": {"ours": round(our_restore, 2), "theirs": round(their_restore, 2)},
+            "downtime_seconds": {"ours": round(our_down, 3), "theirs": round(their_down, 3), "probe_floor": 0.05},
+            "ours_defaults": {"format": manifest["format"], "jobs": manifest["jobs"], "compression": manifest["compression"]},
+            "targets": {"backup_ratio": ">= 3", "size_ratio": "<= 1.1", "restore_ratio": ">= 1.0", "downtime_ratio": ">= 5"},
+        }
+    finally:
+        log("cleaning up bench-pg")
+        run([*compose, "down", "-v", "--remove-orphans"], env=env, check=False, timeout=300)
+        shutil.rmtree(work, ignore_errors=True)
+        if work.exists():
+            run(["docker", "run", "--rm", "-v", f"{work}:/w", "opskit/base:bookworm", "rm", "-rf", "/w/backups"], check=False)
+            shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
