@@ -62,7 +62,7 @@ def duration(value, name):
     match = DURATION_RE.match(str(value))
     if not match:
         raise AlembicModuleError(
-            "config", "Invalid %s %r: use a number with an optional unit us, ms, s, min, h or d (0 turns it off)" % (name, value)
+            "config", f"Invalid {name} {value!r}: use a number with an optional unit us, ms, s, min, h or d (0 turns it off)"
         )
     return match.group(1) + (match.group(2) or "ms")
 
@@ -70,10 +70,10 @@ def duration(value, name):
 def pg_options(lock_timeout=None, statement_timeout=None):
     """The libpq ``options`` string that sets the timeouts for the whole session."""
     parts = []
-    for name, value in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
-        value = duration(value, name)
+    for name, given in (("lock_timeout", lock_timeout), ("statement_timeout", statement_timeout)):
+        value = duration(given, name)
         if value is not None:
-            parts.append("-c %s=%s" % (name, value))
+            parts.append(f"-c {name}={value}")
     return " ".join(parts)
 
 
@@ -85,7 +85,7 @@ class _Redactor:
         if url:
             try:
                 password = make_url(url).password
-            except Exception:  # an unparsable URL fails later with its own message
+            except Exception:  # noqa: BLE001 -- an unparsable URL fails later with its own message
                 password = None
             if password:
                 self.secrets.append(str(password))
@@ -143,7 +143,7 @@ def _script_info(script, direction=None):
 class AlembicSession:
     """One Alembic configuration, script directory and (lazily) database engine."""
 
-    def __init__(self, config_file=None, script_location=None, database_url=None, database_url_env="DATABASE_URL",
+    def __init__(self, *, config_file=None, script_location=None, database_url=None, database_url_env="DATABASE_URL",
                  x_arguments=None, lock_timeout=None, statement_timeout=None, connect_timeout=10, sql=False):
         if not HAS_ALEMBIC:
             raise AlembicModuleError("config", "Alembic and SQLAlchemy are not importable: " + (ALEMBIC_IMPORT_ERROR or ""))
@@ -151,7 +151,7 @@ class AlembicSession:
         self.stdout_buffer = io.StringIO()
         self.sql = sql
         if config_file and not os.path.isfile(config_file):
-            raise AlembicModuleError("config", "Failed to read the Alembic configuration: %s does not exist" % config_file)
+            raise AlembicModuleError("config", f"Failed to read the Alembic configuration: {config_file} does not exist")
         if not config_file and not script_location:
             raise AlembicModuleError("config", "Failed to find the migrations: give config_file or script_location")
         self.config = Config(
@@ -165,11 +165,11 @@ class AlembicSession:
         if script_location:
             self.config.set_main_option("script_location", script_location)
         if not self.config.get_main_option("script_location"):
-            raise AlembicModuleError("config", "Failed to find the migrations: %s has no script_location" % config_file)
+            raise AlembicModuleError("config", f"Failed to find the migrations: {config_file} has no script_location")
         try:
             self.script = ScriptDirectory.from_config(self.config)
         except CommandError as exc:
-            raise AlembicModuleError("config", "Failed to read the migration scripts: %s" % exc)
+            raise AlembicModuleError("config", f"Failed to read the migration scripts: {exc}") from exc
         self.url = database_url or self.config.get_main_option("sqlalchemy.url") or os.environ.get(database_url_env or "")
         self.redact = _Redactor(self.url)
         if self.url:
@@ -183,8 +183,8 @@ class AlembicSession:
     def _where(self):
         try:
             url = make_url(self.url)
-            return "%s://%s@%s:%s/%s" % (url.get_backend_name(), url.username or "", url.host or "", url.port or "", url.database or "")
-        except Exception:
+            return "{}://{}@{}:{}/{}".format(url.get_backend_name(), url.username or "", url.host or "", url.port or "", url.database or "")
+        except Exception:  # noqa: BLE001 -- only for a message
             return "the database"
 
     @property
@@ -198,7 +198,7 @@ class AlembicSession:
             try:
                 url = make_url(self.url)
             except Exception as exc:
-                raise AlembicModuleError("config", "Invalid database URL: %s" % self.redact(exc))
+                raise AlembicModuleError("config", f"Invalid database URL: {self.redact(exc)}") from exc
             connect_args = {}
             if url.get_backend_name() == "postgresql":
                 if self.options:
@@ -209,7 +209,7 @@ class AlembicSession:
             try:
                 self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool, connect_args=connect_args)
             except Exception as exc:  # a missing DBAPI driver, an unknown dialect
-                raise AlembicModuleError("config", "Failed to set up the database engine: %s" % self.redact(exc))
+                raise AlembicModuleError("config", f"Failed to set up the database engine: {self.redact(exc)}") from exc
         return self._engine
 
     @contextlib.contextmanager
@@ -218,8 +218,8 @@ class AlembicSession:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as exc:
             raise AlembicModuleError(
-                "unreachable", "Failed to connect to %s: %s" % (self._where(), self.redact(_first_line(exc)))
-            )
+                "unreachable", f"Failed to connect to {self._where()}: {self.redact(_first_line(exc))}"
+            ) from exc
         try:
             yield conn
         finally:
@@ -231,7 +231,7 @@ class AlembicSession:
             try:
                 heads = MigrationContext.configure(conn).get_current_heads()
             except sa.exc.DBAPIError as exc:
-                raise AlembicModuleError("unreachable", "Failed to read the current revision: %s" % self.redact(_first_line(exc)))
+                raise AlembicModuleError("unreachable", f"Failed to read the current revision: {self.redact(_first_line(exc))}") from exc
         return sorted(heads)
 
     # -- scripts ----------------------------------------------------------------------------------
@@ -271,42 +271,40 @@ class AlembicSession:
         except MultipleHeads:
             raise AlembicModuleError(
                 "multiple_heads",
-                "Failed to %s to %r: the migrations have several heads (%s); merge them with 'alembic merge', "
-                "or name one head as the target" % (direction, target, ", ".join(self.heads())),
+                "Failed to {} to {!r}: the migrations have several heads ({}); merge them with 'alembic merge', "
+                "or name one head as the target".format(direction, target, ", ".join(self.heads())),
                 heads=self.heads(),
-            )
+            ) from None
         except ResolutionError as exc:
             unknown = getattr(exc, "argument", None)
             if unknown and unknown in current:
                 raise AlembicModuleError(
                     "unknown_current",
-                    "Failed to %s: the database is at revision %s, which these migrations do not know "
-                    "(a newer release migrated it? run with that release's code)" % (direction, unknown),
-                )
+                    f"Failed to {direction}: the database is at revision {unknown}, which these migrations do not know "
+                    "(a newer release migrated it? run with that release's code)",
+                ) from exc
             raise AlembicModuleError(
                 "unknown_revision",
-                "Failed to %s to %r: no such revision in %s (heads: %s)"
-                % (direction, target, self.script.dir, ", ".join(self.heads()) or "none"),
-            )
+                "Failed to {} to {!r}: no such revision in {} (heads: {})".format(direction, target, self.script.dir, ", ".join(self.heads()) or "none"),
+            ) from exc
         except RangeNotAncestorError:
             other = "downgrade" if direction == "upgrade" else "upgrade"
             raise AlembicModuleError(
                 "wrong_direction",
-                "Failed to %s to %r: it is not %s the current revision %s (use %s)"
-                % (direction, target, "above" if direction == "upgrade" else "below", _joined(current) or "base", other),
-            )
+                f"Failed to {direction} to {target!r}: it is not {'above' if direction == 'upgrade' else 'below'} "
+                f"the current revision {_joined(current) or 'base'} (use {other})",
+            ) from None
         except RevisionError as exc:
             if direction == "downgrade":
                 raise AlembicModuleError(
                     "below_base",
-                    "Failed to downgrade to %r: that is below base (the database is at %s): %s"
-                    % (target, _joined(current) or "base", exc),
-                )
+                    f"Failed to downgrade to {target!r}: that is below base (the database is at {_joined(current) or 'base'}): {exc}",
+                ) from exc
             raise AlembicModuleError(
                 "beyond_head",
-                "Failed to upgrade to %r: that is beyond the heads (%s), the database is at %s: %s"
-                % (target, ", ".join(self.heads()), _joined(current) or "base", exc),
-            )
+                f"Failed to upgrade to {target!r}: that is beyond the heads ({', '.join(self.heads())}), "
+                f"the database is at {_joined(current) or 'base'}: {exc}",
+            ) from exc
         return [_script_info(s, direction) for s in scripts]
 
     def resolve_end(self, start, target, direction):
@@ -320,7 +318,7 @@ class AlembicSession:
             return steps[-1]["revision"]
         down = steps[-1]["down_revision"]
         if down and "," in down:
-            raise AlembicModuleError("config", "Failed to resolve %r offline: it lands on a merge point; name the revision" % target)
+            raise AlembicModuleError("config", f"Failed to resolve {target!r} offline: it lands on a merge point; name the revision")
         return down or "base"
 
     # -- running ----------------------------------------------------------------------------------
@@ -331,12 +329,12 @@ class AlembicSession:
         start = from_revision or None
         steps = self.plan(_as_list(start), target, direction)
         end = self.resolve_end(start, target, direction)
-        spec = "%s:%s" % (start, end) if start else end
+        spec = f"{start}:{end}" if start else end
         with self._capture():
             try:
                 getattr(command, direction)(self.config, spec, sql=True)
             except CommandError as exc:
-                raise AlembicModuleError("config", "Failed to render the SQL of %s %s: %s" % (direction, spec, self.redact(exc)))
+                raise AlembicModuleError("config", f"Failed to render the SQL of {direction} {spec}: {self.redact(exc)}") from exc
         return steps, self.redact(self.output_buffer.getvalue())
 
     @contextlib.contextmanager
@@ -370,7 +368,7 @@ class AlembicSession:
                 except AlembicModuleError:
                     raise
                 except Exception as exc:
-                    raise self._failure(direction, recorder.steps, exc)
+                    raise self._failure(direction, recorder.steps, exc) from exc
                 finally:
                     self.config.attributes.pop("connection", None)
         finally:
@@ -395,13 +393,13 @@ class AlembicSession:
             kind = "statement_timeout"
             reason = "ran longer than statement_timeout: " + reason
         if failed:
-            what = "the %s of revision %s" % (direction, failed)
+            what = f"the {direction} of revision {failed}"
         else:
-            what = "the %s before any revision ran" % direction
+            what = f"the {direction} before any revision ran"
         statement = getattr(exc, "statement", None)
         return AlembicModuleError(
             kind,
-            "Failed to %s: %s failed: %s" % (direction, what, reason),
+            f"Failed to {direction}: {what} failed: {reason}",
             failed_revision=failed,
             error=reason,
             sqlstate=state,
@@ -425,7 +423,7 @@ class _StepRecorder(logging.Handler):
             self.steps.append(revision)
 
 
-def run_migration(session, direction, target, check_mode=False, sql=False, from_revision=None):
+def run_migration(session, direction, target, *, check_mode=False, sql=False, from_revision=None):
     """What the alembic module does; returns its result dict (without ``msg``) or raises."""
     heads = session.heads()
     result = {"heads": heads, "direction": direction, "target": target, "applied": [], "pending": [], "sql": None}
@@ -468,7 +466,7 @@ def run_migration(session, direction, target, check_mode=False, sql=False, from_
                       sqlstate=failure.details.get("sqlstate"), statement=failure.details.get("statement"),
                       failure_kind=failure.kind)
         failure.details.update(result)
-        failure.message = "%s; the database stayed at %s" % (failure.message, _joined(after) or "base")
+        failure.message = "{}; the database stayed at {}".format(failure.message, _joined(after) or "base")
         raise failure
     return result
 
@@ -479,10 +477,18 @@ def gather_info(session, database=True):
     result = {"heads": heads, "script_location": session.script.dir, "current": None, "revision": None,
               "pending": None, "up_to_date": None}
     current = []
+    known = True
     if database:
         current = session.current()
-        pending = session.plan(current, "heads", "upgrade")
-        result.update(current=current, revision=_joined(current), pending=pending, up_to_date=not pending)
-    result["history"] = session.history(current)
+        try:
+            pending = session.plan(current, "heads", "upgrade")
+        except AlembicModuleError as exc:
+            if exc.kind != "unknown_current":
+                raise
+            # The database is ahead of (or beside) this code: say so rather than fail.
+            known, pending = False, None
+        result.update(current=current, revision=_joined(current), pending=pending, up_to_date=bool(known and not pending))
+    result["current_known"] = known if database else None
+    result["history"] = session.history(current if known else ())
     result["multiple_heads"] = len(heads) > 1
     return result

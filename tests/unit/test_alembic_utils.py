@@ -7,7 +7,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from ansible_collections.opskit.webstack.plugins.module_utils import _alembic as am
 
 ENV_PY = '''
@@ -184,6 +183,9 @@ def test_database_at_unknown_revision(project):
         am.run_migration(session(ini, url), "upgrade", "head")
     assert err.value.kind == "unknown_current"
     assert "zz_newer" in err.value.message
+    info = am.gather_info(session(ini, url))
+    assert info["current"] == ["zz_newer"] and info["current_known"] is False
+    assert info["pending"] is None and info["up_to_date"] is False
 
 
 def test_wrong_direction(project):
