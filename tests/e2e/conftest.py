@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import docker
 import pytest
-from _stack import IMAGES, PROJECT_DIR, Release, Stack
+from _stack import IMAGES, PROJECT_DIR, ROOT, Release, Stack
+
+# The bounded load generator of the rollout benchmark (benchmarks/loadgen.py) drives the tests' load.
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 @pytest.fixture(scope="session", autouse=True)
