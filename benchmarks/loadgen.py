@@ -131,6 +131,11 @@ class Load:
         self.stop()
 
     # -- results ---------------------------------------------------------------------------------
+    def snapshot(self):
+        """A copy of the records so far: (sent s, latency s, status, version, error, done s)."""
+        with self._lock:
+            return list(self.records)
+
     def mark(self):
         """Seconds since the start (to cut the records into windows)."""
         return time.monotonic() - self._t0

@@ -57,7 +57,11 @@ options:
   env:
     description:
       - Variables set in the environment of the C(docker compose) process (Compose interpolation, for example C(APP_VERSION)).
-      - Never shown in the output, never on a command line.
+      - Never on a command line. Use O(secret_env) for secrets.
+    type: dict
+    default: {}
+  secret_env:
+    description: Like O(env), for secrets: never shown in the output, never on a command line.
     type: dict
     default: {}
   services:
@@ -232,7 +236,7 @@ def run(module):
         return module.run_command(argv, environ_update=env)
 
     compose = rollout.Compose(runner, params["project_name"], params["project_src"], files=params["files"],
-                              env_files=params["env_files"], env=params["env"], docker=docker)
+                              env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker)
     step = params["step"]
     if step == "plan":
         services = rollout.plan(compose, params["services"], probed=params["probed"],
@@ -265,7 +269,8 @@ def main():
             "project_src": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "path", "default": []},
             "env_files": {"type": "list", "elements": "path", "default": []},
-            "env": {"type": "dict", "default": {}, "no_log": True},
+            "env": {"type": "dict", "default": {}},
+            "secret_env": {"type": "dict", "default": {}, "no_log": True},
             "services": {"type": "list", "elements": "str", "default": []},
             "service": {"type": "str"},
             "count": {"type": "int", "default": 1},
