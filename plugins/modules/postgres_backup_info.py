@@ -18,7 +18,7 @@ description:
     the size and sha256 in its manifest and returns the problems, each naming the file.
   - Never changes anything.
 author:
-  - opskit maintainers
+  - opskit maintainers (@opskit)
 options:
   path:
     description: The database's backup store, C(<backup_dir>/<database>).
@@ -33,9 +33,11 @@ options:
     default: false
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: opskit.webstack.postgres_backup_store

@@ -23,7 +23,7 @@ description:
     C(.partial) leftovers. The latest verified backup is never deleted.
   - pg_dump and pg_restore are not run by this module; the role runs them where the database is.
 author:
-  - opskit maintainers
+  - opskit maintainers (@opskit)
 options:
   path:
     description: The database's backup store, C(<backup_dir>/<database>).
@@ -69,9 +69,11 @@ options:
     default: []
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: Nothing is written; RV(changed) and RV(pruned) tell what would happen.
+    details: Nothing is written; C(changed) and RV(pruned) tell what would happen.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: partial
     details: O(action=prune) shows the backups before and after.
 notes:
