@@ -429,10 +429,11 @@ def run_migration(session, direction, target, *, check_mode=False, sql=False, fr
     result = {"heads": heads, "direction": direction, "target": target, "applied": [], "pending": [], "sql": None}
     if sql:
         steps, text = session.offline_sql(direction, target, from_revision)
+        end = from_revision or None
+        if steps:
+            end = steps[-1]["revision"] if direction == "upgrade" else steps[-1]["down_revision"]
         result.update(changed=False, pending=steps, sql=text, revision_before=from_revision or None,
-                      revision_after=session.resolve_end(from_revision, target, direction) if steps else from_revision or None)
-        if result["revision_after"] == "base":
-            result["revision_after"] = None
+                      revision_after=None if end == "base" else end)
         return result
     before = session.current()
     steps = session.plan(before, target, direction)

@@ -313,7 +313,8 @@ def main():
                                   from_revision=params["from_revision"])
     except am.AlembicModuleError as exc:
         details = dict(exc.details)
-        details.pop("changed", None)
+        for key in ("changed", "failure_kind", "msg"):
+            details.pop(key, None)
         output = session.redact(session.stdout_buffer.getvalue()) if session else ""
         module.fail_json(msg=exc.message, failure_kind=exc.kind, changed=bool(details.get("applied")), output=output,
                          **details)

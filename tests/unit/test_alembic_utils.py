@@ -243,6 +243,7 @@ def test_offline_sql(project):
     result = am.run_migration(session(ini, url), "upgrade", "head", sql=True)
     assert result["changed"] is False
     assert "CREATE TABLE a" in result["sql"] and "CREATE TABLE b" in result["sql"]
+    assert result["revision_after"] == "r2_more" and result["revision_before"] is None
     assert version_rows(url) == [] and "a" not in tables(url)
     partial = am.run_migration(session(ini, url), "upgrade", "+1", sql=True, from_revision="r1_initial")
     assert "CREATE TABLE b" in partial["sql"] and "CREATE TABLE a" not in partial["sql"]
