@@ -29,7 +29,7 @@ description:
     migration that fails half-way (the result names the revision that failed and the revision the
     database stayed at; with one transaction per migration on PostgreSQL that is the one before).
 author:
-  - opskit maintainers
+  - opskit maintainers (@opskit)
 requirements:
   - alembic >= 1.8
   - sqlalchemy >= 1.4
@@ -101,9 +101,11 @@ options:
     type: str
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Lists the pending revisions in RV(pending) and runs nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The revision before and after.
 notes:

@@ -18,7 +18,7 @@ description:
   - With O(database=false), reads the migrations only (heads and history) and connects to nothing.
   - Never changes anything.
 author:
-  - opskit maintainers
+  - opskit maintainers (@opskit)
 requirements:
   - alembic >= 1.8
   - sqlalchemy >= 1.4
@@ -56,9 +56,11 @@ options:
     default: true
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: opskit.webstack.alembic

@@ -25,7 +25,7 @@ description:
     psycopg2 and C(redis) needs redis-py, on the host that runs the module.
   - Only reads; runs in check mode too.
 author:
-  - opskit maintainers
+  - opskit maintainers (@opskit)
 requirements:
   - psycopg or psycopg2 (only for C(postgres) checks)
   - redis (only for C(redis) checks)
@@ -154,9 +154,11 @@ options:
     default: 8
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads, so it runs in check mode as well.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - The module reports C(changed=false) always.
