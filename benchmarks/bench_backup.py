@@ -199,6 +199,19 @@ def main() -> None:
         if time.monotonic() > deadline:
             raise SystemExit("time limit reached")
 
+        variants = {}
+        if os.environ.get("BENCH_BACKUP_VARIANTS"):
+            # What the defaults were chosen from: pg_dump -Fd -j2 at several gzip levels, tool alone.
+            for level in (1, 3, 5):
+                target = f"/backups/variant-{level}"
+                start = time.monotonic()
+                run(["docker", "exec", "-u", "postgres", CONTAINER, "pg_dump", "-Fd", "-j2", f"-Z{level}", "-f", target, "webstack"])
+                seconds = time.monotonic() - start
+                size_bytes = int(run(["docker", "exec", CONTAINER, "du", "-sb", target]).stdout.split()[0])
+                run(["docker", "exec", "-u", "root", CONTAINER, "rm", "-rf", target])
+                variants[f"directory_j2_gzip{level}"] = {"seconds": round(seconds, 2), "bytes": size_bytes}
+                log(f"variant -Fd -j2 -Z{level}: {seconds:.1f} s, {size_bytes / 1e6:.1f} MB")
+
         # --- restores: ours (scratch + checks + swap), then theirs (drop, create, zcat | psql)
         log("ours: postgres_restore role over the live database")
         our_restore, our_down = measure_down(password, expect, lambda: playbook(HERE / "restore.yml", inventory))
@@ -230,6 +243,7 @@ def main() -> None:
             "backup_bytes": {"ours": our_bytes, "theirs": their_bytes},
             "restore_seconds": {"ours": round(our_restore, 2), "theirs": round(their_restore, 2)},
             "downtime_seconds": {"ours": round(our_down, 3), "theirs": round(their_down, 3), "probe_floor": 0.05},
+            "pg_dump_variants": variants,
             "ours_defaults": {"format": manifest["format"], "jobs": manifest["jobs"], "compression": manifest["compression"]},
             "targets": {"backup_ratio": ">= 3", "size_ratio": "<= 1.1", "restore_ratio": ">= 1.0", "downtime_ratio": ">= 5"},
         }

@@ -19,6 +19,7 @@ description:
     C(manifest.json) with them and the given O(metadata).
   - C(action=promote) verifies C(<name>.partial) against its manifest, renames it to C(<name>) and
     points the C(latest) link at it. Only a promoted backup is ever called good.
+  - C(action=commit) is C(seal) then C(promote) in one call.
   - C(action=prune) deletes the backups beyond the daily / weekly / monthly retention and stale
     C(.partial) leftovers. The latest verified backup is never deleted.
   - pg_dump and pg_restore are not run by this module; the role runs them where the database is.
@@ -33,10 +34,10 @@ options:
     description: What to do with the store.
     type: str
     required: true
-    choices: [lock, unlock, seal, promote, prune]
+    choices: [lock, unlock, seal, promote, commit, prune]
   name:
     description:
-      - The backup's name, without C(.partial). Required by O(action=seal) and O(action=promote).
+      - The backup's name, without C(.partial). Required by O(action=seal), O(action=promote) and O(action=commit).
       - With O(action=prune), the backup being written by this run, whose C(.partial) is kept.
     type: str
   owner:
@@ -123,12 +124,12 @@ path:
   sample: /var/backups/webstack/shop
 backup_path:
   description: Where the backup is after O(action=seal) (still C(.partial)) or O(action=promote).
-  returned: when O(action) is seal or promote
+  returned: when O(action) is seal, promote or commit
   type: str
   sample: /var/backups/webstack/shop/shop-20260101T020000Z
 manifest:
-  description: The manifest written by O(action=seal).
-  returned: when O(action=seal) and not in check mode
+  description: The manifest written by O(action=seal) or O(action=commit).
+  returned: when O(action) is seal or commit, and not in check mode
   type: dict
   sample: {"database": "shop", "size_bytes": 1024, "files": {"globals.sql": {"sha256": "ab12...", "size": 120}}}
 pruned:
@@ -156,7 +157,7 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
     result = {"changed": False, "path": path}
     if action in ("lock", "unlock") and not params["owner"]:
         module.fail_json(msg=f"Failed to {action} {path}: option 'owner' is required")
-    if action in ("seal", "promote") and not params["name"]:
+    if action in ("seal", "promote", "commit") and not params["name"]:
         module.fail_json(msg=f"Failed to {action} a backup in {path}: option 'name' is required")
 
     if action == "lock":
@@ -182,10 +183,12 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
         result["changed"] = True
         if not module.check_mode:
             result["manifest"] = store.seal(path, params["name"], params["metadata"])
-    elif action == "promote":
+    elif action in ("promote", "commit"):
         result["backup_path"] = os.path.join(path, params["name"])
         result["changed"] = True
         if not module.check_mode:
+            if action == "commit":
+                result["manifest"] = store.seal(path, params["name"], params["metadata"])
             store.promote(path, params["name"])
     else:
         plan = store.plan_prune(
@@ -205,7 +208,7 @@ def main():
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "action": {"type": "str", "required": True, "choices": ["lock", "unlock", "seal", "promote", "prune"]},
+            "action": {"type": "str", "required": True, "choices": ["lock", "unlock", "seal", "promote", "commit", "prune"]},
             "name": {"type": "str"},
             "owner": {"type": "str"},
             "stale_after": {"type": "int", "default": 86400},
