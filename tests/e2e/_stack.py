@@ -179,10 +179,16 @@ class Release:
         env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
                    PATH=f"{BIN}:{os.environ.get('PATH', '')}")
         begin = time.monotonic()
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout, check=False)
-        run = Run(proc.returncode, proc.stdout + proc.stderr, time.monotonic() - begin)
         with self.log.open("a") as log:
-            log.write(f"\n===== {' '.join(cmd)} -> rc={run.rc} in {run.seconds:.1f}s\n{run.output}\n")
+            log.write(f"\n===== {' '.join(cmd)}\n")
+            log.flush()
+            start = log.tell()
+            # the output goes straight to the log, so that a slow run can be watched while it runs
+            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        output = self.log.read_text()[start:]
+        run = Run(proc.returncode, output, time.monotonic() - begin)
+        with self.log.open("a") as log:
+            log.write(f"===== rc={run.rc} in {run.seconds:.1f}s\n")
         return run
 
     def up(self, version: str = "v1") -> None:

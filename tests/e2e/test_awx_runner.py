@@ -37,7 +37,7 @@ def test_deploy_through_ansible_runner(release_factory, tmp_path):
         "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
         "ANSIBLE_FORCE_COLOR": "false",
     }))
-    (data / "env" / "settings").write_text(yaml.safe_dump({"job_timeout": 300, "suppress_ansible_output": True}))
+    (data / "env" / "settings").write_text(yaml.safe_dump({"job_timeout": 420, "suppress_ansible_output": True}))
 
     result = ansible_runner.run(private_data_dir=str(data), playbook="playbooks/deploy.yml", quiet=True)
     stdout = result.stdout.read()
