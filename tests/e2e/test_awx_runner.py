@@ -8,13 +8,14 @@ status and its events are what AWX shows. This test does the same.
 from __future__ import annotations
 
 import json
+import os
 
 import ansible_runner
 import yaml
-from _stack import ROOT, env_value
+from _stack import BIN, ROOT, env_value
 
 
-def test_deploy_through_ansible_runner(release_factory, tmp_path):
+def test_deploy_through_ansible_runner(release_factory, tmp_path, monkeypatch):
     release = release_factory([("runner", 18260)])
     (stack,) = release.stacks
     release.up("v1")
@@ -39,6 +40,8 @@ def test_deploy_through_ansible_runner(release_factory, tmp_path):
     }))
     (data / "env" / "settings").write_text(yaml.safe_dump({"job_timeout": 420, "suppress_ansible_output": True}))
 
+    # the execution environment has ansible-playbook on its PATH; here it is the venv's
+    monkeypatch.setenv("PATH", f"{BIN}:{os.environ.get('PATH', '')}")
     result = ansible_runner.run(private_data_dir=str(data), playbook="playbooks/deploy.yml", quiet=True)
     stdout = result.stdout.read()
     (release.log.parent / "awx-runner.log").write_text(stdout)
