@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-# batch 1: one host; batch 2: the rest. Backup and warm are skipped by tag to keep the test short.
+# batch 1: one host; batch 2: the rest. Play keywords (serial) see extra vars, not inventory vars, so
+# the batches are passed with -e, as AWX passes them. Backup and warm are skipped by tag to keep it short.
 BATCHES = {"webstack_deploy_serial": [1, "100%"], "webstack_deploy_max_fail_percentage": 0}
 SKIP = ("--skip-tags", "backup,warm")
 
@@ -14,11 +15,11 @@ def _time(value: str) -> datetime:
 
 
 def test_hosts_roll_in_batches_and_a_failing_first_batch_stops_the_rest(release_factory):
-    release = release_factory([("batch-a", 18230), ("batch-b", 18240), ("batch-c", 18250)], group_vars=BATCHES)
+    release = release_factory([("batch-a", 18230), ("batch-b", 18240), ("batch-c", 18250)])
     first, *rest = release.stacks
     release.up("v1")
 
-    run = release.playbook("deploy.yml", *SKIP, extravars={"webstack_app_version": "v2"}, timeout=420)
+    run = release.playbook("deploy.yml", *SKIP, extravars={**BATCHES, "webstack_app_version": "v2"}, timeout=420)
     assert run.rc == 0, run.output[-6000:]
     assert {s.served_version() for s in release.stacks} == {"v2"}
     # batch 1 is the first host alone, and it had finished before batch 2 recorded anything
@@ -29,7 +30,7 @@ def test_hosts_roll_in_batches_and_a_failing_first_batch_stops_the_rest(release_
 
     # v3-unhealthy: the first batch fails and is rolled back; the later hosts are never touched
     records_before = {s.name: len(s.release_records()) for s in rest}
-    run = release.playbook("deploy.yml", *SKIP, extravars={"webstack_app_version": "v3-unhealthy"}, timeout=420)
+    run = release.playbook("deploy.yml", *SKIP, extravars={**BATCHES, "webstack_app_version": "v3-unhealthy"}, timeout=420)
     assert run.rc != 0
     assert "Release of v3-unhealthy failed on e2e-batch-a at step 'rollout'" in run.output
     assert first.served_version() == "v2"
