@@ -116,9 +116,11 @@ def playbook(path: Path, inventory: Path, *extra: str) -> float:
         [str(BIN / "ansible-playbook"), "-i", str(inventory), str(path), *extra],
         check=False,
         timeout=1200,
-        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")},
+        env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks"},
     )
     seconds = time.monotonic() - start
+    if os.environ.get("BENCH_BACKUP_LOGDIR"):
+        Path(os.environ["BENCH_BACKUP_LOGDIR"], path.stem + ".log").write_text(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise SystemExit(f"{path.name} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
     return seconds
