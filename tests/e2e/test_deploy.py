@@ -30,9 +30,6 @@ def test_deploy_v1_to_v2_under_load(release_factory):
 
     # zero failed requests while the release went on, and v2 answered before the end
     load_summary = load.summary()
-    assert load_summary["requests"] > 50, load_summary
-    assert load_summary["failed"] == 0, load_summary
-    assert load_summary["last_version"] == "v2", load_summary
     # the app serves v2, with the schema at v2's head (one step past v1's)
     assert stack.served_version() == "v2"
     assert stack.app_images() == {"opskit/webapp:v2"}
@@ -64,3 +61,10 @@ def test_deploy_v1_to_v2_under_load(release_factory):
     assert int(stack.redis("DBSIZE")) > 0
     # the readable summary closes the run
     assert "Release summary" in run.output
+
+    # zero failed requests through the proxy while the release went on (checked last, so that the
+    # outcome above is checked even when the load saw a failure)
+    failed_at = [round(r[0], 1) for r in load.snapshot() if not 200 <= r[2] < 300]
+    assert load_summary["requests"] > 50, load_summary
+    assert load_summary["last_version"] == "v2", load_summary
+    assert load_summary["failed"] == 0, (load_summary["errors"], failed_at, load_summary["longest_gap_s"], run.seconds)
