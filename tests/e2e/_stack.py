@@ -137,13 +137,11 @@ class Stack:
         return body.get("version") if status == 200 and isinstance(body, dict) else None
 
     def release_records(self) -> list[dict]:
-        records = []
-        for path in sorted(self.release_dir.glob("*/record.json")):
-            records.append(json.loads(path.read_text()))
-        return records
+        # one directory per release; `latest` is a pointer to one of them
+        return [json.loads(p.read_text()) for p in sorted(self.release_dir.glob("*/record.json")) if not p.parent.is_symlink()]
 
     def reports(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted(self.release_dir.glob("*/report.json"))]
+        return [json.loads(p.read_text()) for p in sorted(self.release_dir.glob("*/report.json")) if not p.parent.is_symlink()]
 
 
 def env_value(name: str) -> str | None:
