@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from loadgen import Load
 
@@ -49,7 +50,9 @@ def test_deploy_v1_to_v2_under_load(release_factory):
     assert report["result"] == "success", report
     assert report["backup"]["name"], report
     assert report["backup"]["size"] > 0, report
-    assert (stack.backup_dir / report["backup"]["name"]).exists(), sorted(stack.backup_dir.iterdir())
+    backup = Path(report["backup"]["path"])
+    assert backup.exists() and backup.is_relative_to(stack.backup_dir), report["backup"]
+    assert (backup / "manifest.json").exists(), sorted(backup.iterdir())
     assert report["revision"] == {"from": revision_v1, "to": revision_v2}, report
     assert report["images"]["app"]["to"].endswith(":v2"), report
     steps = [step["step"] for step in report["steps"]]
