@@ -1,0 +1,186 @@
+#!/usr/bin/python
+# Copyright (c) 2026, opskit maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: redis_purge
+short_description: Remove the keys of a pattern with SCAN and UNLINK in batches, never KEYS
+version_added: 0.1.0
+description:
+  - Walks the keyspace with C(SCAN MATCH pattern COUNT scan_count) and removes the keys found with
+    C(UNLINK) (memory freed in the background) in batches of O(batch_size), so no client waits behind
+    one long command, as C(redis-cli KEYS ... | xargs DEL) makes them.
+  - A pattern that matches every key (made only of C(*) and C(?)) is refused unless
+    O(confirm_all=true).
+  - Keys written while the purge runs may survive it; keys removed by someone else meanwhile are
+    not counted.
+author:
+  - opskit maintainers (@opskit)
+requirements:
+  - redis (redis-py) >= 3.5 on the host the module runs on
+options:
+  login_host:
+    description: Host the server listens on.
+    type: str
+    default: 127.0.0.1
+  login_port:
+    description: Port the server listens on.
+    type: int
+    default: 6379
+  login_user:
+    description: ACL user to authenticate as; the default user when omitted.
+    type: str
+  login_password:
+    description: Password of O(login_user) or C(requirepass). Never logged, never on a command line.
+    type: str
+  db:
+    description: Database number.
+    type: int
+    default: 0
+  tls:
+    description: Connect with TLS.
+    type: bool
+    default: false
+  validate_certs:
+    description: Verify the server's certificate (with O(tls=true)).
+    type: bool
+    default: true
+  ca_certs:
+    description: CA bundle to verify the server's certificate with.
+    type: path
+  client_cert_file:
+    description: Client certificate (TLS client authentication).
+    type: path
+  client_key_file:
+    description: Key of O(client_cert_file).
+    type: path
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: float
+    default: 10.0
+  pattern:
+    description: Glob-style pattern of the keys to remove (C(SCAN MATCH) syntax).
+    type: str
+    required: true
+  confirm_all:
+    description: Allow a pattern that matches every key of the database.
+    type: bool
+    default: false
+  batch_size:
+    description: Keys removed with one C(UNLINK).
+    type: int
+    default: 500
+  scan_count:
+    description: C(COUNT) hint of each C(SCAN) step.
+    type: int
+    default: 1000
+attributes:
+  check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
+    support: full
+    details: Counts the matching keys and removes nothing.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
+    support: none
+seealso:
+  - module: opskit.webstack.redis_snapshot
+  - module: opskit.webstack.redis_keys_info
+  - name: SCAN
+    description: The guarantees of SCAN while the keyspace changes.
+    link: https://redis.io/docs/latest/commands/scan/
+"""
+
+EXAMPLES = r"""
+- name: Remove the release's feature keys
+  opskit.webstack.redis_purge:
+    login_password: "{{ redis_password }}"
+    pattern: "webstack:feature:*"
+
+- name: Empty the cache database, on purpose
+  opskit.webstack.redis_purge:
+    login_password: "{{ redis_password }}"
+    pattern: "*"
+    confirm_all: true
+"""
+
+RETURN = r"""
+matched:
+  description: Keys found by SCAN (in check mode, the keys that would be removed).
+  returned: always
+  type: int
+  sample: 200000
+purged:
+  description: Keys removed, as counted by UNLINK.
+  returned: always
+  type: int
+  sample: 200000
+batches:
+  description: UNLINK commands sent.
+  returned: always
+  type: int
+  sample: 400
+longest_batch_ms:
+  description: The slowest UNLINK round trip seen by the module, in milliseconds.
+  returned: always
+  type: float
+  sample: 1.8
+seconds:
+  description: Time taken.
+  returned: always
+  type: float
+  sample: 1.7
+"""
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.opskit.webstack.plugins.module_utils._redis_bulk import (
+    HAS_REDIS,
+    REDIS_IMPORT_ERROR,
+    client,
+    connection_argument_spec,
+)
+from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import (
+    matches_everything,
+    purge,
+)
+
+try:
+    from redis.exceptions import RedisError
+except ImportError:  # reported by missing_required_lib in main()
+    RedisError = OSError
+
+
+def main():
+    argument_spec = connection_argument_spec()
+    argument_spec.update(
+        pattern=dict(type="str", required=True),
+        confirm_all=dict(type="bool", default=False),
+        batch_size=dict(type="int", default=500),
+        scan_count=dict(type="int", default=1000),
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    if not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib("redis"), exception=to_native(REDIS_IMPORT_ERROR))
+    params = module.params
+    if params["pattern"] == "":
+        module.fail_json(msg="Failed to purge keys: the pattern is empty")
+    if matches_everything(params["pattern"]) and not params["confirm_all"]:
+        module.fail_json(msg="Refusing to purge {!r}: it matches every key of database {}; set confirm_all=true to empty it".format(
+            params["pattern"], params["db"]))
+    if params["batch_size"] < 1 or params["scan_count"] < 1:
+        module.fail_json(msg="Failed to purge keys: batch_size and scan_count must be positive")
+    try:
+        result = purge(client(params), params["pattern"], params["batch_size"], params["scan_count"], module.check_mode)
+    except (RedisError, OSError) as exc:
+        module.fail_json(msg="Failed to purge the keys of {}: {}".format(params["pattern"], to_native(exc)), exception=traceback.format_exc())
+    module.exit_json(changed=(result["matched"] if module.check_mode else result["purged"]) > 0, **result)
+
+
+if __name__ == "__main__":
+    main()
