@@ -682,7 +682,7 @@ def load_file(sock, fileobj, fmt, mode="missing", default_ttl=None, check_mode=F
         same=counts["same"],
         unchanged=counts["unchanged"],
         expired=skipped["expired"],
-        failed=counts["failed"] + len(parse_errors),
+        failures=counts["failed"] + len(parse_errors),
         errors=errors,
         seconds=round(seconds, 3),
         keys_per_second=round(processed / seconds, 1) if seconds > 0 else 0.0,

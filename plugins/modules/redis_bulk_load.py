@@ -183,7 +183,7 @@ expired:
   returned: always
   type: int
   sample: 0
-failed:
+failures:
   description: Records that could not be parsed plus keys the server refused.
   returned: always
   type: int
@@ -266,9 +266,9 @@ def main():
     finally:
         conn.disconnect()
     result.update(format=fmt, changed=result["written"] > 0)
-    if result["failed"] and params["fail_on_error"]:
+    if result["failures"] and params["fail_on_error"]:
         first = "; ".join("{}: {}".format(e["key"] if e["line"] is None else "line {}".format(e["line"]), e["error"]) for e in result["errors"][:5])
-        result["msg"] = "Failed to load {} of {} records from {}; first errors: {}".format(result["failed"], result["records"], params["src"], first)
+        result["msg"] = "Failed to load {} of {} records from {}; first errors: {}".format(result["failures"], result["records"], params["src"], first)
         module.fail_json(**result)
     module.exit_json(**result)
 
