@@ -37,6 +37,8 @@ PLAYBOOK = """---
   hosts: localhost
   connection: local
   gather_facts: false
+  vars:
+    ansible_python_interpreter: "{{{{ ansible_playbook_python }}}}"
   tasks:
     - name: Load /tmp/keys.csv inside the Redis container
       ansible.builtin.include_role:
