@@ -118,9 +118,10 @@ build_base() {
 # build_image TAG DOCKERFILE CONTEXT [BUILD-ARG ...]
 build_image() {
   local tag=$1 dockerfile=$2 context=$3; shift 3
-  local base_id want_hash start args=()
-  base_id=$(image_id "opskit/base:$suite")
-  [ -n "$base_id" ] || { echo "ERROR: opskit/base:$suite is missing: run images/build.sh base" >&2; exit 1; }
+  local from base_id want_hash start args=()
+  from=$(awk '$1 == "FROM" {print $2; exit}' "$dockerfile")
+  base_id=$(image_id "$from")
+  [ -n "$base_id" ] || { echo "ERROR: $from (the base of $tag) is missing: run images/build.sh without names" >&2; exit 1; }
   want_hash=$(inputs_hash "$context" "$base_id" "$(sha256sum < "$dockerfile")" "$@")
   if [ $force = 0 ] && [ "$(image_label "$tag")" = "$want_hash" ]; then log "$tag" "up to date"; return; fi
   start=$(date +%s)
@@ -137,6 +138,7 @@ want postgres && build_image opskit/postgres:15 "$here/postgres/Dockerfile" "$he
 want redis && build_image opskit/redis:7 "$here/redis/Dockerfile" "$here/redis"
 want nginx && build_image opskit/nginx:$suite "$here/nginx/Dockerfile" "$here/nginx"
 if want webapp; then
+  build_image opskit/webapp-runtime:$suite "$here/webapp-runtime/Dockerfile" "$here/webapp-runtime"
   for version in v1 v2 v3-unhealthy v3-badmigration; do
     build_image "opskit/webapp:$version" "$here/webapp/Dockerfile" "$root/examples/webstack/app" "APP_VERSION=$version"
   done
