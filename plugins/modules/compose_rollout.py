@@ -61,7 +61,7 @@ options:
     type: dict
     default: {}
   secret_env:
-    description: Like O(env), for secrets: never shown in the output, never on a command line.
+    description: Like O(env), for secrets; never shown in the output, never on a command line.
     type: dict
     default: {}
   services:
