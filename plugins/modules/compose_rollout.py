@@ -29,7 +29,7 @@ description:
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
   - Runs the C(docker) CLI with its Compose v2 plugin on the target host.
 author:
-  - opskit maintainers
+  - opskit maintainers (@opskit)
 options:
   step:
     description: The step to run.
@@ -142,9 +142,11 @@ options:
     default: docker
 attributes:
   check_mode:
+    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: V(plan) only reads; the other steps report what they would change and change nothing.
   diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - The old containers of a failed batch are never touched; batches rolled before it stay rolled.

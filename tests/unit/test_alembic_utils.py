@@ -229,7 +229,7 @@ def test_failing_migration_names_revision_and_stays(tmp_path):
 
 
 def test_unreachable_database(project):
-    ini, _ = project
+    ini, _unused = project
     url = "postgresql://user:s3cretpw@127.0.0.1:1/nodb"
     with pytest.raises(am.AlembicModuleError) as err:
         am.run_migration(session(ini, url, connect_timeout=2), "upgrade", "head")
@@ -274,7 +274,7 @@ def test_missing_config_and_url(tmp_path, monkeypatch):
     with pytest.raises(am.AlembicModuleError) as err:
         am.AlembicSession(config_file=str(tmp_path / "nope.ini"))
     assert err.value.kind == "config" and "does not exist" in err.value.message
-    ini, _ = make_project(tmp_path, R1)
+    ini, _unused = make_project(tmp_path, R1)
     monkeypatch.delenv("DATABASE_URL", raising=False)
     with pytest.raises(am.AlembicModuleError) as err:
         am.run_migration(am.AlembicSession(config_file=str(ini)), "upgrade", "head")

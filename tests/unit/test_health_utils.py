@@ -116,51 +116,51 @@ def test_http_status_500(http_server):
 
 
 def test_http_expected_status(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/degraded", "status_codes": [503]})
+    result, _unused = one({"type": "http", "url": http_server + "/degraded", "status_codes": [503]})
     assert result["ok"] is True
 
 
 def test_http_json_value_mismatch(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/degraded", "status_codes": [503],
-                     "json_path": "services.database", "json_value": "healthy"})
+    result, _unused = one({"type": "http", "url": http_server + "/degraded", "status_codes": [503],
+                           "json_path": "services.database", "json_value": "healthy"})
     assert result["error_kind"] == "json_mismatch"
     assert 'is "down", expected "healthy"' in result["error"]
 
 
 def test_http_json_path_missing(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/health", "json_path": "services.cache"})
+    result, _unused = one({"type": "http", "url": http_server + "/health", "json_path": "services.cache"})
     assert result["error_kind"] == "json_mismatch"
     assert "services.cache not found" in result["error"] and "database, redis" in result["error"]
 
 
 def test_http_json_path_into_list(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/list", "json_path": "items.0.name", "json_value": "first"})
+    result, _unused = one({"type": "http", "url": http_server + "/list", "json_path": "items.0.name", "json_value": "first"})
     assert result["ok"] is True
 
 
 def test_http_not_json(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/text", "json_path": "status"})
+    result, _unused = one({"type": "http", "url": http_server + "/text", "json_path": "status"})
     assert result["error_kind"] == "json_mismatch" and "not JSON" in result["error"]
 
 
 def test_http_body_mismatch_shows_body(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/text", "body_pattern": "^OK$"})
+    result, _unused = one({"type": "http", "url": http_server + "/text", "body_pattern": "^OK$"})
     assert result["error_kind"] == "body_mismatch"
     assert "/^OK$/" in result["error"] and "all systems nominal" in result["error"]
-    good, _ = one({"type": "http", "url": http_server + "/text", "body_pattern": "nominal"})
+    good, _unused = one({"type": "http", "url": http_server + "/text", "body_pattern": "nominal"})
     assert good["ok"]
 
 
 def test_http_headers_are_sent(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/echo-header", "headers": {"X-Probe": "yes"},
-                     "body_pattern": "^yes$"})
+    result, _unused = one({"type": "http", "url": http_server + "/echo-header", "headers": {"X-Probe": "yes"},
+                           "body_pattern": "^yes$"})
     assert result["ok"], result["error"]
 
 
 def test_http_redirects(http_server):
-    followed, _ = one({"type": "http", "url": http_server + "/redirect"})
+    followed, _unused = one({"type": "http", "url": http_server + "/redirect"})
     assert followed["ok"] and followed["status"] == 200
-    kept, _ = one({"type": "http", "url": http_server + "/redirect", "follow_redirects": False, "status_codes": [302]})
+    kept, _unused = one({"type": "http", "url": http_server + "/redirect", "follow_redirects": False, "status_codes": [302]})
     assert kept["ok"] and kept["status"] == 302
 
 
@@ -172,49 +172,49 @@ def test_http_refused(closed_port):
 
 def test_http_timeout(silent_port):
     start = time.monotonic()
-    result, _ = one({"type": "http", "url": f"http://127.0.0.1:{silent_port}/"}, timeout=0.5)
+    result, _unused = one({"type": "http", "url": f"http://127.0.0.1:{silent_port}/"}, timeout=0.5)
     assert result["error_kind"] == "timeout" and "timed out after 0.5s" in result["error"]
     assert time.monotonic() - start < 3
 
 
 def test_http_read_timeout(http_server):
-    result, _ = one({"type": "http", "url": http_server + "/slow"}, timeout=0.5)
+    result, _unused = one({"type": "http", "url": http_server + "/slow"}, timeout=0.5)
     assert result["error_kind"] == "timeout"
 
 
 def test_https_self_signed(https_server):
     url, cert = https_server
-    strict, _ = one({"type": "http", "url": url + "/health"})
+    strict, _unused = one({"type": "http", "url": url + "/health"})
     assert strict["error_kind"] == "tls" and "certificate verification failed" in strict["error"]
-    loose, _ = one({"type": "http", "url": url + "/health", "validate_certs": False})
+    loose, _unused = one({"type": "http", "url": url + "/health", "validate_certs": False})
     assert loose["ok"], loose["error"]
-    pinned, _ = one({"type": "http", "url": url + "/health", "ca_path": cert})
+    pinned, _unused = one({"type": "http", "url": url + "/health", "ca_path": cert})
     assert pinned["ok"], pinned["error"]
 
 
 def test_https_against_plain_http(http_server):
-    result, _ = one({"type": "http", "url": http_server.replace("http:", "https:") + "/health"})
+    result, _unused = one({"type": "http", "url": http_server.replace("http:", "https:") + "/health"})
     assert result["error_kind"] == "tls" and "TLS error" in result["error"]
 
 
 def test_tcp(silent_port, closed_port):
-    ok, _ = one({"type": "tcp", "host": "127.0.0.1", "port": silent_port})
+    ok, _unused = one({"type": "tcp", "host": "127.0.0.1", "port": silent_port})
     assert ok["ok"] and ok["target"] == f"127.0.0.1:{silent_port}"
-    refused, _ = one({"type": "tcp", "host": "127.0.0.1", "port": closed_port})
+    refused, _unused = one({"type": "tcp", "host": "127.0.0.1", "port": closed_port})
     assert refused["error_kind"] == "refused"
 
 
 def test_postgres_refused(closed_port):
     pytest.importorskip("psycopg")
-    result, _ = one({"type": "postgres", "host": "127.0.0.1", "port": closed_port, "password": "x"}, timeout=2)
+    result, _unused = one({"type": "postgres", "host": "127.0.0.1", "port": closed_port, "password": "x"}, timeout=2)
     assert result["error_kind"] == "refused", result["error"]
 
 
 def test_redis_refused_and_timeout(closed_port, silent_port):
     pytest.importorskip("redis")
-    refused, _ = one({"type": "redis", "host": "127.0.0.1", "port": closed_port})
+    refused, _unused = one({"type": "redis", "host": "127.0.0.1", "port": closed_port})
     assert refused["error_kind"] == "refused", refused["error"]
-    slow, _ = one({"type": "redis", "host": "127.0.0.1", "port": silent_port}, timeout=0.5)
+    slow, _unused = one({"type": "redis", "host": "127.0.0.1", "port": silent_port}, timeout=0.5)
     assert slow["error_kind"] == "timeout", slow["error"]
 
 
@@ -237,7 +237,7 @@ def test_retries_until_it_passes(closed_port):
 
 def test_deadline_stops_retries(closed_port):
     start = time.monotonic()
-    result, _ = one({"type": "tcp", "port": closed_port}, retries=100, delay=0.2, deadline=1)
+    result, _unused = one({"type": "tcp", "port": closed_port}, retries=100, delay=0.2, deadline=1)
     assert 1 <= time.monotonic() - start < 2
     assert not result["ok"] and 3 <= result["attempts"] < 10
     assert "deadline reached" in result["error"]

@@ -9,7 +9,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opskit.webstack.plugins.modules import alembic, alembic_info, health_check
 from test_alembic_utils import R1, R2, R3_BAD, make_project, version_rows
-from test_health_utils import http_server  # noqa: F401 -- a fixture
+from test_health_utils import http_server  # noqa: F401 pylint: disable=unused-import
 
 
 def run(module, args, capsys):
@@ -49,7 +49,7 @@ def test_alembic_downgrade_needs_revision(tmp_path, capsys):
 
 
 def test_alembic_hides_the_url_password(tmp_path, capsys):
-    ini, _ = make_project(tmp_path, R1)
+    ini, _unused = make_project(tmp_path, R1)
     out = run(alembic, {"config_file": str(ini), "database_url": "postgresql://u:Sup3rS3cret@127.0.0.1:1/x",
                         "connect_timeout": 2}, capsys)
     assert out["failure_kind"] == "unreachable"

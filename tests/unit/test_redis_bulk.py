@@ -79,9 +79,9 @@ def test_set_command_is_valid_resp(mode, ttl, expected):
 
 
 def test_restore_command():
-    _kind, value, _ = rb.parse_reply(rb.restore_command(b"k", b"\x00\x01", 1700000000000, "overwrite"), 0)
+    _kind, value, _unused = rb.parse_reply(rb.restore_command(b"k", b"\x00\x01", 1700000000000, "overwrite"), 0)
     assert value == [b"RESTORE", b"k", b"1700000000000", b"\x00\x01", b"ABSTTL", b"REPLACE"]
-    _kind, value, _ = rb.parse_reply(rb.restore_command(b"k", b"p", -1, "missing"), 0)
+    _kind, value, _unused = rb.parse_reply(rb.restore_command(b"k", b"p", -1, "missing"), 0)
     assert value == [b"RESTORE", b"k", b"0", b"p"]
 
 
@@ -155,7 +155,7 @@ def server():
     params = dict(login_host="127.0.0.1", login_port=PORT, db=0, login_user=None, login_password=password)
     client = redis.Redis(host="127.0.0.1", port=PORT, password=password)
     try:
-        for _ in range(60):
+        for _unused in range(60):
             try:
                 if client.ping():
                     break
@@ -212,7 +212,7 @@ def test_snapshot_restore_keeps_ttls_and_reports_bad_payloads(server, tmp_path):
     dest = tmp_path / "s.snapshot"
     assert count == 1201
     assert rk.write_snapshot(lines, str(dest))[0] is True
-    again, _ = rk.snapshot_lines(client, "s:*")
+    again, _unused = rk.snapshot_lines(client, "s:*")
     assert rk.write_snapshot(again, str(dest))[0] is False
     assert oct(dest.stat().st_mode & 0o777) == "0o600"
     purged = rk.purge(client, "s:*", batch_size=100, scan_count=100)

@@ -96,7 +96,7 @@ def test_plan_equal_units_is_no_change():
 
 def test_guards():
     limit = {"bytes": 256 * 1024**2, "source": "cgroup v1 x"}
-    errors, _ = rm.check_guards({"maxmemory": str(1024**3)}, limit, force=False, used_as_cache=True)
+    errors, _unused = rm.check_guards({"maxmemory": str(1024**3)}, limit, force=False, used_as_cache=True)
     assert len(errors) == 1
     assert "above the 256.0 MiB" in errors[0]
     errors, warnings = rm.check_guards({"maxmemory": str(1024**3)}, limit, force=True, used_as_cache=True)
@@ -194,7 +194,7 @@ def server():
     )
     client = redis.Redis(host="127.0.0.1", port=PORT, password=password, decode_responses=True)
     try:
-        for _ in range(100):
+        for _unused in range(100):
             try:
                 client.ping()
                 break
@@ -224,7 +224,7 @@ def test_set_and_normalise_against_redis(server):
     client = server["client"]
     rm.config_set(client, {"maxmemory": "1000", "maxmemory-policy": "noeviction"})
     current = rm.config_get(client, ["maxmemory", "maxmemory-policy"])
-    _, _, changes = rm.plan(current, rm.desired_config("2gb", "allkeys-lru", {}, None))
+    _unused, _unused, changes = rm.plan(current, rm.desired_config("2gb", "allkeys-lru", {}, None))
     assert changes == {"maxmemory": "2147483648", "maxmemory-policy": "allkeys-lru"}
     rm.config_set(client, changes)
     current = rm.config_get(client, ["maxmemory", "maxmemory-policy"])

@@ -75,7 +75,7 @@ def health() -> Response:
 def index() -> Response:
     lines = [f"webstack {VERSION}"]
     if HAS_FEATURED:
-        featured, _ = _cached("webstack:items:featured", 60, store.featured_items)
+        featured, _unused = _cached("webstack:items:featured", 60, store.featured_items)
         lines.append("Featured: " + ", ".join(item["name"] for item in featured))
     return Response("\n".join(lines) + "\n", mimetype="text/plain", headers={"X-App-Version": VERSION})
 
