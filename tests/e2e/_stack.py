@@ -191,15 +191,6 @@ class Release:
 
     def up(self, version: str = "v1") -> None:
         run = self.playbook("stack_up.yml", extravars={"webstack_app_version": version})
-        if run.rc != 0 and 'exec: "alembic": executable file not found' in run.output:
-            # Workaround: the app image has Alembic as a module (python3-alembic) but no `alembic`
-            # command, which stack_up.yml calls; migrate with `python3 -m alembic` instead.
-            for stack in self.stacks:
-                stack.exec("app", ["python3", "-m", "alembic", "upgrade", "head"])
-                deadline = time.monotonic() + 60
-                while stack.served_version() != version and time.monotonic() < deadline:
-                    time.sleep(1)
-            run.rc = 0
         assert run.rc == 0, f"stack_up.yml failed:\n{run.output[-4000:]}"
 
     def down(self) -> None:
