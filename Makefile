@@ -71,7 +71,7 @@ molecule-all: setup ## Every Molecule scenario under molecule/
 	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
 	done
 
-test: setup lint sanity units molecule-all build ## Set-up, lint, sanity, unit tests, every Molecule scenario
+test: setup lint sanity units molecule-all e2e build ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
 	@echo "make test: all checks passed"
 
 e2e: setup ## The whole release against the example stack (pytest tests/e2e)
