@@ -29,46 +29,9 @@ author:
   - opskit maintainers (@opskit)
 requirements:
   - redis (redis-py) >= 3.5 on the host the module runs on
+extends_documentation_fragment:
+  - opskit.webstack.redis
 options:
-  login_host:
-    description: Host the server listens on.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: Port the server listens on.
-    type: int
-    default: 6379
-  login_user:
-    description: ACL user to authenticate as; the default user when omitted.
-    type: str
-  login_password:
-    description: Password of O(login_user) or C(requirepass). Never logged, never on a command line.
-    type: str
-  db:
-    description: Database number.
-    type: int
-    default: 0
-  tls:
-    description: Connect with TLS.
-    type: bool
-    default: false
-  validate_certs:
-    description: Verify the server's certificate (with O(tls=true)).
-    type: bool
-    default: true
-  ca_certs:
-    description: CA bundle to verify the server's certificate with.
-    type: path
-  client_cert_file:
-    description: Client certificate (TLS client authentication).
-    type: path
-  client_key_file:
-    description: Key of O(client_cert_file).
-    type: path
-  connect_timeout:
-    description: Seconds to wait for the connection.
-    type: float
-    default: 10.0
   src:
     description:
       - The file to load, on the target.
