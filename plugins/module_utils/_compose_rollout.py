@@ -13,8 +13,9 @@ The steps, each a function of a :class:`Compose` (the ``docker`` CLI for one Com
   waits until every new container is healthy; when one is not, it removes the new containers,
   leaves the old ones alone and raises :class:`RolloutError` naming the container, its last health
   output and its last log lines.
-* :func:`retire` takes old containers out of rotation (disconnects them from their networks, so
-  Docker's DNS stops returning them), waits the drain period, then stops and removes them.
+* :func:`retire` waits the drain period, then stops old containers gracefully while they are still
+  on their networks (in-flight requests finish; the proxy retries refused connections on the new
+  containers) and removes them.
 * :func:`abort` removes containers started by :func:`start` when a later probe failed.
 
 The pure helpers (:func:`plan_batches`, :func:`service_facts`, :func:`failure_message`) carry
@@ -257,10 +258,6 @@ class Compose:
             self.call([self.docker, "container", "stop", "--time", str(stop_timeout), *list(names)], "stop containers", check=False)
         self.call([self.docker, "container", "rm", "--force", "--volumes", *list(names)], "remove containers {}".format(", ".join(names)))
 
-    def disconnect(self, container, network):
-        self.call([self.docker, "network", "disconnect", network, container],
-                  f"disconnect {container} from network {network}")
-
 
 # --- the steps ----------------------------------------------------------------------------------
 
@@ -381,11 +378,16 @@ def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2
 
 
 def retire(compose, names, drain, stop_timeout=10, sleep=time.sleep):
-    """Take ``names`` out of rotation, wait ``drain`` seconds, stop and remove them."""
+    """Retire ``names``: wait ``drain`` seconds, stop them gracefully, remove them.
+
+    During the drain the proxy, which re-resolves the service name, spreads requests over the old and
+    the new containers. The stop (SIGTERM, then SIGKILL after ``stop_timeout`` seconds) happens while
+    the old containers are still on their networks: the app closes its listener and finishes the
+    requests in flight, whose answers still reach the proxy, and the proxy retries the connections
+    the closed listener refuses on the new containers. (Disconnecting first would cut the requests in
+    flight and leave the app waiting on dead connections until it is killed.)
+    """
     summaries = [container_summary(c) for c in compose.inspect(names)]
-    for s in summaries:
-        for network in s["networks"]:
-            compose.disconnect(s["id"], network)
     if summaries and drain > 0:
         sleep(drain)
     compose.remove([s["id"] for s in summaries], stop_timeout=stop_timeout)

@@ -23,8 +23,10 @@ description:
     and waits until each is healthy within O(timeout). When one is not, it removes the new containers,
     leaves the old ones untouched and fails with the service, the container, its last health output and
     its last log lines.
-  - V(retire) disconnects old containers from their networks (Docker's DNS stops returning them, so a
-    proxy that re-resolves stops sending them requests), waits O(drain) seconds, then stops and removes them.
+  - V(retire) waits O(drain) seconds (a proxy that re-resolves the service spreads requests over old and new
+    containers), then stops the old containers gracefully while they are still on their networks (the app
+    finishes the requests in flight; the proxy retries refused connections on the new containers) and
+    removes them.
   - V(abort) removes new containers (after a failed external probe) and fails with the same message as V(start).
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
   - Runs the C(docker) CLI with its Compose v2 plugin on the target host.
@@ -94,7 +96,7 @@ options:
     type: float
     default: 2.0
   drain:
-    description: Seconds between taking old containers out of rotation and stopping them (O(step=retire)).
+    description: Seconds old and new containers serve side by side before the old ones are stopped (O(step=retire)).
     type: float
     default: 3.0
   stop_timeout:
