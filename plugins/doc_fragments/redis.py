@@ -6,8 +6,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Connection options of the redis_* modules, the ones connection_argument_spec() in
-    # plugins/module_utils/_redis_bulk.py defines.
+    # Connection options of every redis_* module (connection_argument_spec() in
+    # plugins/module_utils/_redis_bulk.py, and redis_memory's own argument spec).
     DOCUMENTATION = r"""
 options:
   login_host:
@@ -24,10 +24,6 @@ options:
   login_password:
     description: Password of O(login_user) or C(requirepass). Never logged, never on a command line.
     type: str
-  db:
-    description: Database number.
-    type: int
-    default: 0
   tls:
     description: Connect with TLS.
     type: bool
@@ -45,6 +41,16 @@ options:
   client_key_file:
     description: Key of O(client_cert_file).
     type: path
+"""
+
+    # The database and connection timeout of the key modules (redis_bulk_load, redis_keys_info,
+    # redis_purge, redis_snapshot): opskit.webstack.redis.keyspace.
+    KEYSPACE = r"""
+options:
+  db:
+    description: Database number.
+    type: int
+    default: 0
   connect_timeout:
     description: Seconds to wait for the connection.
     type: float

@@ -34,38 +34,9 @@ author:
   - opskit maintainers (@opskit)
 requirements:
   - redis (redis-py) >= 3.4 on the host the module runs on
+extends_documentation_fragment:
+  - opskit.webstack.redis
 options:
-  login_host:
-    description: Host the server listens on.
-    type: str
-    default: 127.0.0.1
-  login_port:
-    description: Port the server listens on.
-    type: int
-    default: 6379
-  login_user:
-    description: ACL user to authenticate as; the default user when omitted.
-    type: str
-  login_password:
-    description: Password of O(login_user) or C(requirepass).
-    type: str
-  tls:
-    description: Connect with TLS.
-    type: bool
-    default: false
-  validate_certs:
-    description: Verify the server's certificate (with O(tls=true)).
-    type: bool
-    default: true
-  ca_certs:
-    description: CA bundle to verify the server's certificate with.
-    type: path
-  client_cert_file:
-    description: Client certificate (TLS client authentication).
-    type: path
-  client_key_file:
-    description: Key of O(client_cert_file).
-    type: path
   maxmemory:
     description:
       - The memory limit, as bytes, a Redis size (V(512mb), V(2gb), V(1g)) or a percentage of the memory

@@ -25,6 +25,7 @@ requirements:
   - redis (redis-py) >= 3.5 on the host the module runs on
 extends_documentation_fragment:
   - opskit.webstack.redis
+  - opskit.webstack.redis.keyspace
 options:
   pattern:
     description: Glob-style pattern of the keys to save (C(SCAN MATCH) syntax).
