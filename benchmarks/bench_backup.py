@@ -11,6 +11,8 @@ ports 18300-18302 on 127.0.0.1):
 - downtime: a probe connects every 50 ms and counts the time the live database is missing or not
   complete (tables empty, indexes or constraints missing).
 
+Each timed step starts after a CHECKPOINT and a sync, so that none pays for the WAL of the step before.
+
 The last line printed is JSON with the ratios and raw figures. Everything made is removed at the end.
 """
 
@@ -54,6 +56,13 @@ def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 def psql(sql: str, db: str = "webstack") -> str:
     return run(["docker", "exec", "-u", "postgres", CONTAINER, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql]).stdout.strip()
+
+
+def settle() -> None:
+    """Start each timed step from the same server state: no checkpoint debt left by the step before
+    (the seed and each restore write over 1 GB of WAL, more than max_wal_size), page cache synced."""
+    psql("CHECKPOINT", db="postgres")
+    run(["sync"])
 
 
 def env_password() -> str:
@@ -188,10 +197,12 @@ def main() -> None:
         # --- backups: theirs, then ours (each once, same database, warm cache for both)
         psql("SELECT count(*) FROM events")  # warm the cache a little for whichever goes first
         run(["docker", "exec", "-u", "root", CONTAINER, "install", "-d", "-o", "postgres", "/backups/theirs"])
+        settle()
         log("theirs: community.postgresql.postgresql_db state=dump target=.sql.gz")
         their_backup = playbook(HERE / "theirs_dump.yml", inventory)
         their_bytes = (backups / "theirs" / "webstack.sql.gz").stat().st_size
         log(f"theirs: {their_backup:.1f} s, {their_bytes / 1e6:.1f} MB")
+        settle()
         log("ours: postgres_backup role, defaults")
         our_backup = playbook(HERE / "backup.yml", inventory)
         latest = backups / "webstack" / "latest"
@@ -215,6 +226,7 @@ def main() -> None:
                 log(f"variant -Fd -j2 -Z{level}: {seconds:.1f} s, {size_bytes / 1e6:.1f} MB")
 
         # --- restores: ours (scratch + checks + swap), then theirs (drop, create, zcat | psql)
+        settle()
         log("ours: postgres_restore role over the live database")
         our_restore, our_down = measure_down(password, expect, lambda: playbook(HERE / "restore.yml", inventory))
         old = psql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'webstack\\_old\\_%'", db="postgres")
@@ -229,6 +241,7 @@ def main() -> None:
                  "set -euo pipefail; dropdb --force webstack; createdb -O webstack webstack;"
                  " zcat /backups/theirs/webstack.sql.gz | psql -q -X -v ON_ERROR_STOP=1 -d webstack >/dev/null"], timeout=900)
 
+        settle()
         log("theirs: dropdb; createdb; zcat | psql -v ON_ERROR_STOP=1")
         their_restore, their_down = measure_down(password, expect, theirs_restore)
         restored_counts = psql(COUNTS)

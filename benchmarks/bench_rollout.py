@@ -74,14 +74,22 @@ def roll_ours(state, version, drain, stop_timeout):
         "compose_rollout_env": dict(PORTS, APP_VERSION=version, WEBSTACK_BACKUP_DIR=str(state / "backups")),
         "compose_rollout_services": ["app"],
         "compose_rollout_release_dir": str(state / "releases"),
-        "compose_rollout_drain_seconds": drain,
-        "compose_rollout_stop_timeout": stop_timeout,
     }
+    if drain is not None:
+        extra["compose_rollout_drain_seconds"] = drain
+    if stop_timeout is not None:
+        extra["compose_rollout_stop_timeout"] = stop_timeout
     vars_file = state / "vars.json"
     vars_file.write_text(json.dumps(extra), encoding="utf-8")
     env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{BIN}:{os.environ['PATH']}")
+    logdir = os.environ.get("BENCH_ROLLOUT_LOGDIR")
+    if logdir:
+        env["ANSIBLE_CALLBACKS_ENABLED"] = "ansible.posix.profile_tasks"
     proc = subprocess.run([str(BIN / "ansible-playbook"), str(ROOT / "benchmarks" / "rollout" / "roll.yml"), "-e", f"@{vars_file}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    if logdir:
+        with open(Path(logdir, "ours.log"), "a", encoding="utf-8") as fh:
+            fh.write(proc.stdout + proc.stderr)
     if proc.returncode != 0:
         raise RuntimeError("the role's rollout failed:\n" + proc.stdout[-3000:])
 
@@ -94,8 +102,8 @@ def main():
     parser = argparse.ArgumentParser(description="compose_rollout vs docker compose up -d, under load")
     parser.add_argument("--rollouts", type=int, default=3)
     parser.add_argument("--rate", type=float, default=50.0)
-    parser.add_argument("--drain", type=float, default=2.0)
-    parser.add_argument("--stop-timeout", type=int, default=10)
+    parser.add_argument("--drain", type=float, default=None, help="compose_rollout_drain_seconds (default: the role's)")
+    parser.add_argument("--stop-timeout", type=int, default=None, help="compose_rollout_stop_timeout (default: the role's)")
     args = parser.parse_args()
     if shutil.which("docker") is None:
         sys.exit("docker is needed")

@@ -17,6 +17,9 @@ The steps, each a function of a :class:`Compose` (the ``docker`` CLI for one Com
   on their networks (in-flight requests finish; the proxy retries refused connections on the new
   containers) and removes them.
 * :func:`abort` removes containers started by :func:`start` when a later probe failed.
+* :func:`write_record` writes the release record (what runs now, by image ID and digest, with copies
+  of the Compose and env files) into a partial directory, fsyncs it, renames it into place and moves
+  the ``latest`` link: a record is whole or absent, and never overwritten.
 
 The pure helpers (:func:`plan_batches`, :func:`service_facts`, :func:`failure_message`) carry
 the decisions and are unit-tested without Docker.
@@ -25,6 +28,9 @@ the decisions and are unit-tested without Docker.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 
 LABEL_PROJECT = "com.docker.compose.project"
@@ -159,6 +165,8 @@ def container_summary(inspect):
     log = health.get("Log") or []
     labels = (inspect.get("Config") or {}).get("Labels") or {}
     networks = ((inspect.get("NetworkSettings") or {}).get("Networks") or {})
+    check = (inspect.get("Config") or {}).get("Healthcheck") or {}
+    test = list(check.get("Test") or [])
     return {
         "id": inspect.get("Id", ""),
         "name": (inspect.get("Name") or "").lstrip("/"),
@@ -173,6 +181,8 @@ def container_summary(inspect):
         "created": inspect.get("Created", ""),
         "networks": sorted(networks),
         "ips": sorted(n.get("IPAddress") for n in networks.values() if n.get("IPAddress")),
+        "health_test": test if test and test[0] in ("CMD", "CMD-SHELL") else [],
+        "health_timeout": (check.get("Timeout") or 30 * 10**9) / 10**9,
     }
 
 
@@ -246,6 +256,27 @@ class Compose:
             found.append(container_summary(entry))
         return sorted(found, key=lambda c: (c["number"], c["created"]))
 
+    def project_containers(self):
+        """The running containers of the project (one-off containers excluded), as ``docker inspect`` entries."""
+        argv = [self.docker, "container", "ls", "--no-trunc", "--format", "{{.ID}}", "--filter", f"label={LABEL_PROJECT}={self.project}"]
+        _rc, out, _err = self.call(argv, "list the containers of the project")
+        return [c for c in self.inspect(out.split())
+                if ((c.get("Config") or {}).get("Labels") or {}).get(LABEL_ONEOFF, "False") != "True"]
+
+    def images(self, ids):
+        """``docker image inspect`` of several image IDs."""
+        if not ids:
+            return []
+        _rc, out, _err = self.call([self.docker, "image", "inspect", *list(ids)], "inspect the running images")
+        return json.loads(out)
+
+    def health_exec(self, container, test, timeout):
+        """Run a container's own healthcheck ``test`` (Docker's CMD or CMD-SHELL form) in it now; True when it passes."""
+        argv = list(test[1:]) if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
+        rc, _out, _err = self.call(["timeout", str(max(1, int(timeout))), self.docker, "container", "exec", container, *argv],
+                                   f"run the healthcheck of {container}", check=False)
+        return rc == 0
+
     def logs(self, container, lines):
         _rc, out, err = self.call([self.docker, "container", "logs", "--tail", str(lines), container],
                                   f"read the logs of {container}", check=False)
@@ -313,11 +344,16 @@ def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), 
     return out
 
 
-def wait_healthy(compose, names, timeout, *, settle=2.0, poll=0.5, sleep=time.sleep, clock=time.monotonic):
+def wait_healthy(compose, names, timeout, *, settle=2.0, poll=0.5, sleep=time.sleep, clock=time.monotonic, active=False):
     """Wait until every container in ``names`` is healthy (or running ``settle`` s when it has no
-    healthcheck). Returns (ok, summaries, reason)."""
+    healthcheck). Returns (ok, summaries, reason).
+
+    With ``active``, a container whose Docker health is still ``starting`` also counts as healthy once
+    its own healthcheck command, run in it by ``docker exec`` at every poll, passes: the same test Docker
+    runs, without waiting for Docker's first ``interval`` (Docker 20.10 has no start_interval)."""
     deadline = clock() + timeout
     first_running = {}
+    passed = set()
     while True:
         summaries = [container_summary(c) for c in compose.inspect(names)]
         dead = [s for s in summaries if s["state"] in ("exited", "dead") or (not s["running"] and s["state"] != "created")]
@@ -329,7 +365,11 @@ def wait_healthy(compose, names, timeout, *, settle=2.0, poll=0.5, sleep=time.sl
                 first_running.setdefault(s["name"], clock()) if s["running"] else None
                 if s["running"] and clock() - first_running[s["name"]] >= settle:
                     ready += 1
-            elif s["health"] == "healthy":
+            elif s["health"] == "healthy" or s["id"] in passed:
+                ready += 1
+            elif (active and s["running"] and s["health"] == "starting" and s["health_test"]
+                  and compose.health_exec(s["id"], s["health_test"], s["health_timeout"])):
+                passed.add(s["id"])
                 ready += 1
         if ready == len(summaries):
             return True, summaries, ""
@@ -350,7 +390,7 @@ def _fail_and_remove(compose, service, new_names, reason, *, log_lines, kept):
     raise RolloutError(msg, {"failed": failures, "removed": list(new_names), "kept": list(kept)})
 
 
-def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2.0):
+def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2.0, active=False, poll=0.5):
     """Start ``count`` new containers of ``service`` beside the running ones and wait for them."""
     before = compose.containers(service, all_states=True)
     before_ids = {c["id"] for c in before}
@@ -368,7 +408,7 @@ def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2
         _fail_and_remove(compose, service, new_names,
                          f"expected {count} new container(s), Compose started {len(new)}", log_lines=log_lines, kept=kept)
     if wait:
-        ok, summaries, reason = wait_healthy(compose, new_names, timeout, settle=settle)
+        ok, summaries, reason = wait_healthy(compose, new_names, timeout, settle=settle, active=active, poll=poll)
         if not ok:
             _fail_and_remove(compose, service, new_names, reason, log_lines=log_lines, kept=kept)
         new = summaries
@@ -377,8 +417,11 @@ def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2
     return new
 
 
-def retire(compose, names, drain, stop_timeout=10, sleep=time.sleep):
+def retire(compose, names, drain, stop_timeout=10, *, sleep=time.sleep, since=None, clock=time.time):
     """Retire ``names``: wait ``drain`` seconds, stop them gracefully, remove them.
+
+    ``since`` (epoch seconds) is when the new containers joined the network: old and new have served
+    side by side from then, so only what is left of ``drain`` is waited.
 
     During the drain the proxy, which re-resolves the service name, spreads requests over the old and
     the new containers. The stop (SIGTERM, then SIGKILL after ``stop_timeout`` seconds) happens while
@@ -388,8 +431,9 @@ def retire(compose, names, drain, stop_timeout=10, sleep=time.sleep):
     flight and leave the app waiting on dead connections until it is killed.)
     """
     summaries = [container_summary(c) for c in compose.inspect(names)]
-    if summaries and drain > 0:
-        sleep(drain)
+    wait = drain if since is None else drain - max(0.0, clock() - since)
+    if summaries and wait > 0:
+        sleep(wait)
     compose.remove([s["id"] for s in summaries], stop_timeout=stop_timeout)
     return summaries
 
@@ -416,3 +460,104 @@ def recreate(compose, service, timeout, log_lines=20):
                            .replace("were removed; the old container(s) (none) were left untouched and serving.",
                                     "were left as they are for inspection."))
     return now
+
+
+# --- the release record -------------------------------------------------------------------------
+
+def record_services(containers, images, names):
+    """The record's ``services``: per name, the image, image IDs, repo digests and containers now running."""
+    digests = {i.get("Id"): list(i.get("RepoDigests") or []) for i in images}
+    rows = sorted(({"service": ((c.get("Config") or {}).get("Labels") or {}).get(LABEL_SERVICE, ""),
+                    "name": (c.get("Name") or "").lstrip("/"), "image": (c.get("Config") or {}).get("Image", ""),
+                    "image_id": c.get("Image", "")} for c in containers), key=lambda r: r["name"])
+    out = {}
+    for name in names:
+        ctrs = [r for r in rows if r["service"] == name]
+        first = ctrs[0] if ctrs else {}
+        out[name] = {
+            "image": first.get("image"),
+            "image_id": first.get("image_id"),
+            "image_ids": list(dict.fromkeys(r["image_id"] for r in ctrs)),
+            "repo_digests": digests.get(first["image_id"], []) if first else [],
+            "replicas": len(ctrs),
+            "containers": [r["name"] for r in ctrs],
+        }
+    return out
+
+
+def _fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _copy_file(src, dest, mode):
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
+        shutil.copyfileobj(inp, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.chmod(dest, mode)
+
+
+def write_record(compose, release_dir, release_id, *, host, env, compose_files, env_files, names, target, extra,
+                 version=1, check_mode=False, clock=time.gmtime):
+    """Write ``<release_dir>/<release_id>/`` (record.json 0600, files/ with the Compose files 0640 and the
+    env files 0600) and point ``<release_dir>/latest`` at it. Returns (path, record). Raises
+    RolloutError when the record exists already: a record is never overwritten."""
+    path = os.path.join(release_dir, release_id)
+    if os.path.lexists(path):
+        raise RolloutError(f"The release record {path} exists already and is never overwritten: "
+                           "choose another compose_rollout_release_id (or leave it empty for a timestamp).")
+    sources = list(compose_files) + list(env_files)
+    containers = compose.project_containers()
+    if not names:
+        names = sorted({((c.get("Config") or {}).get("Labels") or {}).get(LABEL_SERVICE, "") for c in containers} - {""})
+    images = compose.images(sorted({c.get("Image") for c in containers if c.get("Image")}))
+    record = {
+        "format": version,
+        "release_id": release_id,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", clock()),
+        "host": host,
+        "project": compose.project,
+        "project_dir": compose.project_dir,
+        "compose_files": list(compose_files),
+        "env_files": list(env_files),
+        "files": {src: "files/" + os.path.basename(src) for src in sources},
+        "env": dict(env),
+        "services": record_services(containers, images, names),
+        "target": dict(target),
+        "extra": dict(extra),
+    }
+    if check_mode:
+        return path, record
+    os.makedirs(release_dir, mode=0o700, exist_ok=True)
+    partial = tempfile.mkdtemp(prefix=f".{release_id}.partial-", dir=release_dir)
+    try:
+        os.mkdir(os.path.join(partial, "files"), 0o700)
+        for src in compose_files:
+            _copy_file(src, os.path.join(partial, "files", os.path.basename(src)), 0o640)
+        for src in env_files:
+            _copy_file(src, os.path.join(partial, "files", os.path.basename(src)), 0o600)
+        fd = os.open(os.path.join(partial, "record.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(json.dumps(record, indent=4, sort_keys=True) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        _fsync_dir(os.path.join(partial, "files"))
+        _fsync_dir(partial)
+        os.chmod(partial, 0o700)
+        os.rename(partial, path)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    link = os.path.join(release_dir, "latest")
+    tmp_link = os.path.join(release_dir, f".latest.{os.getpid()}")
+    if os.path.lexists(tmp_link):
+        os.unlink(tmp_link)
+    os.symlink(release_id, tmp_link)
+    os.replace(tmp_link, link)
+    _fsync_dir(release_dir)
+    return path, record

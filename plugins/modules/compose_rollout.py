@@ -23,12 +23,17 @@ description:
     and waits until each is healthy within O(timeout). When one is not, it removes the new containers,
     leaves the old ones untouched and fails with the service, the container, its last health output and
     its last log lines.
-  - V(retire) waits O(drain) seconds (a proxy that re-resolves the service spreads requests over old and new
+  - V(retire) waits O(drain) seconds, counted from O(since) when given (a proxy that re-resolves the service spreads requests over old and new
     containers), then stops the old containers gracefully while they are still on their networks (the app
     finishes the requests in flight; the proxy retries refused connections on the new containers) and
     removes them.
   - V(abort) removes new containers (after a failed external probe) and fails with the same message as V(start).
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
+  - V(record) writes the release record of the project's running services (O(services), or every running
+    service when empty) into O(release_dir)/O(release_id): C(record.json) (0600) with the images by ID and repo
+    digest, the containers, O(env), O(target) and O(extra), and C(files/) with copies of O(files) (0640) and
+    O(env_files) (0600). It is written under a partial name, fsynced and renamed into place, then C(latest)
+    points at it; an existing record is never overwritten. O(secret_env) is never recorded.
   - Runs the C(docker) CLI with its Compose v2 plugin on the target host.
 author:
   - opskit maintainers (@opskit)
@@ -37,7 +42,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [plan, start, retire, abort, recreate]
+    choices: [plan, start, retire, abort, recreate, record]
   project_name:
     description: The Compose project name.
     type: str
@@ -67,7 +72,7 @@ options:
     type: dict
     default: {}
   services:
-    description: The services to plan (O(step=plan)).
+    description: The services to plan (O(step=plan)), or to record (O(step=record); every running service when empty).
     type: list
     elements: str
     default: []
@@ -91,6 +96,19 @@ options:
     description: Seconds a new container has to become healthy.
     type: int
     default: 60
+  health_exec:
+    description:
+      - While Docker still reports a new container's health as C(starting), run the container's own healthcheck
+        command in it (C(docker exec)) at every poll, and count the container healthy once it passes (O(step=start)).
+      - This is the test Docker runs, without waiting for Docker's first healthcheck interval (engines
+        before 25.0 have no C(start_interval)). Set V(false) when the proxy routes only to containers Docker
+        reports healthy (for example Traefik's Docker provider).
+    type: bool
+    default: true
+  poll:
+    description: Seconds between two looks at the new containers' health (O(step=start)).
+    type: float
+    default: 0.25
   settle:
     description: Seconds a container without a healthcheck must keep running to count as started.
     type: float
@@ -99,6 +117,11 @@ options:
     description: Seconds old and new containers serve side by side before the old ones are stopped (O(step=retire)).
     type: float
     default: 3.0
+  since:
+    description:
+      - When the new containers joined the network (epoch seconds, RV(started_at) of O(step=start)), for O(step=retire).
+      - Old and new containers have served side by side since then, so only what is left of O(drain) is waited.
+    type: float
   stop_timeout:
     description: Seconds C(docker stop) gives an old container before killing it.
     type: int
@@ -138,6 +161,28 @@ options:
     type: list
     elements: str
     default: []
+  release_dir:
+    description: The host's release directory (O(step=record)); one sub-directory per record and a C(latest) link.
+    type: path
+  release_id:
+    description: The record's name (O(step=record)).
+    type: str
+  host:
+    description: The host name kept in the record (O(step=record)).
+    type: str
+    default: ""
+  target:
+    description: What the rollout will run, per service (O(step=record)).
+    type: dict
+    default: {}
+  extra:
+    description: Free data kept in the record (O(step=record)).
+    type: dict
+    default: {}
+  record_format:
+    description: The record's format version (O(step=record)).
+    type: int
+    default: 1
   docker_cli:
     description: The docker CLI.
     type: path
@@ -211,6 +256,19 @@ would_roll:
   type: list
   elements: str
   sample: [app]
+started_at:
+  description: When the new containers were started (epoch seconds), for O(since) of O(step=retire).
+  returned: when step is start
+  type: float
+path:
+  description: The release record's directory (O(step=record)).
+  returned: when step is record
+  type: str
+  sample: /var/lib/opskit/releases/20261203T114330.123456Z
+recorded:
+  description: Per recorded service (O(step=record)), the image, image IDs, repo digests, replicas and containers.
+  returned: when step is record
+  type: dict
 containers:
   description: The new containers (O(step=start), V(recreate)), or the retired ones (O(step=retire)), each with name, id, image_id, health and IPs.
   returned: when step is start, retire or recreate
@@ -228,8 +286,24 @@ failed_containers:
   elements: dict
 """
 
+import os
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opskit.webstack.plugins.module_utils import _compose_rollout as rollout
+
+
+def check_project_files(module):
+    """Fail before anything runs when the project directory or a Compose or env file is missing."""
+    params = module.params
+    paths = list(params["files"]) + list(params["env_files"])
+    missing = [p for p in paths if not os.path.isfile(p)]
+    is_dir = os.path.isdir(params["project_src"])
+    same_base = len({os.path.basename(p) for p in paths}) != len(paths)
+    if missing or not is_dir or (params["step"] == "record" and same_base):
+        module.fail_json(msg="The Compose project {} cannot be read: directory {} {}; missing files: {}.{}".format(
+            params["project_name"], params["project_src"], "exists" if is_dir else "is missing", missing,
+            " (The record keeps each Compose and env file by its base name, so base names must differ.)" if same_base else ""))
 
 
 def run(module):
@@ -242,22 +316,33 @@ def run(module):
     compose = rollout.Compose(runner, params["project_name"], params["project_src"], files=params["files"],
                               env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker)
     step = params["step"]
+    if step in ("plan", "record"):
+        check_project_files(module)
     if step == "plan":
         services = rollout.plan(compose, params["services"], probed=params["probed"],
                                 allow_no_healthcheck=params["allow_no_healthcheck"], recreate=params["recreate"],
                                 batch_size=params["batch_size"], replicas=params["replicas"],
                                 batch_sizes=params["batch_sizes"])
         return {"changed": False, "services": services, "would_roll": [s["name"] for s in services if s["would_roll"]]}
+    if step == "record":
+        path, record = rollout.write_record(
+            compose, params["release_dir"], params["release_id"], host=params["host"], env=params["env"],
+            compose_files=params["files"], env_files=params["env_files"], names=params["services"],
+            target=params["target"], extra=params["extra"], version=params["record_format"], check_mode=module.check_mode)
+        return {"changed": True, "path": path, "release_id": params["release_id"], "recorded": record["services"]}
     if step in ("start", "abort", "recreate") and not params["service"]:
         module.fail_json(msg=f"step={step} needs service")
     if module.check_mode:
         return {"changed": True, "containers": []}
     if step == "start":
+        started_at = time.time()
         new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
-                            log_lines=params["log_lines"], settle=params["settle"])
-        return {"changed": bool(new), "containers": new}
+                            log_lines=params["log_lines"], settle=params["settle"],
+                            active=params["health_exec"], poll=params["poll"])
+        return {"changed": bool(new), "containers": new, "started_at": started_at}
     if step == "retire":
-        gone = rollout.retire(compose, params["containers"], params["drain"], stop_timeout=params["stop_timeout"])
+        gone = rollout.retire(compose, params["containers"], params["drain"], stop_timeout=params["stop_timeout"],
+                              since=params["since"])
         return {"changed": bool(gone), "containers": gone}
     if step == "abort":
         rollout.abort(compose, params["service"], params["containers"], params["reason"], log_lines=params["log_lines"])
@@ -268,7 +353,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "abort", "recreate"]},
+            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "abort", "recreate", "record"]},
             "project_name": {"type": "str", "required": True},
             "project_src": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "path", "default": []},
@@ -282,7 +367,10 @@ def main():
             "wait": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 60},
             "settle": {"type": "float", "default": 2.0},
+            "health_exec": {"type": "bool", "default": True},
+            "poll": {"type": "float", "default": 0.25},
             "drain": {"type": "float", "default": 3.0},
+            "since": {"type": "float"},
             "stop_timeout": {"type": "int", "default": 10},
             "log_lines": {"type": "int", "default": 20},
             "reason": {"type": "str", "default": "the probe failed"},
@@ -292,10 +380,17 @@ def main():
             "probed": {"type": "list", "elements": "str", "default": []},
             "allow_no_healthcheck": {"type": "list", "elements": "str", "default": []},
             "recreate": {"type": "list", "elements": "str", "default": []},
+            "release_dir": {"type": "path"},
+            "release_id": {"type": "str"},
+            "host": {"type": "str", "default": ""},
+            "target": {"type": "dict", "default": {}},
+            "extra": {"type": "dict", "default": {}},
+            "record_format": {"type": "int", "default": 1},
             "docker_cli": {"type": "path", "default": "docker"},
         },
         required_if=[("step", "start", ["service"]), ("step", "abort", ["service", "containers"]),
-                     ("step", "recreate", ["service"]), ("step", "retire", ["containers"])],
+                     ("step", "recreate", ["service"]), ("step", "retire", ["containers"]),
+                     ("step", "record", ["release_dir", "release_id"])],
         supports_check_mode=True,
     )
     try:

@@ -106,7 +106,86 @@ def test_container_summary_reads_inspect():
         "id": "c0ffee", "name": "web-app-3", "image": "webapp:v2", "image_id": "sha256:1", "state": "running",
         "running": True, "health": "healthy", "health_output": "ok", "config_hash": "h", "number": 3,
         "created": "2026-01-01T00:00:00Z", "networks": ["web_default"], "ips": ["172.18.0.5"],
+        "health_test": [], "health_timeout": 30.0,
     }
+
+
+def _inspect(cid, health, test=("CMD", "true")):
+    return {"Id": cid, "Name": "/web-app-" + cid, "Config": {"Healthcheck": {"Test": list(test), "Timeout": 3 * 10**9}},
+            "State": {"Status": "running", "Running": True, "Health": {"Status": health, "Log": []}}}
+
+
+class FakeCompose:
+    """inspect answers Docker's health status; health_exec answers the container's own test, in turn."""
+
+    def __init__(self, docker_health, exec_results):
+        self.docker_health = docker_health
+        self.exec_results = {k: list(v) for k, v in exec_results.items()}
+        self.execs = []
+
+    def inspect(self, ids):
+        return [_inspect(i, self.docker_health[i]) for i in ids]
+
+    def health_exec(self, cid, test, timeout):
+        self.execs.append((cid, test, timeout))
+        results = self.exec_results[cid]
+        return results.pop(0) if len(results) > 1 else results[0]
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_wait_healthy_active_counts_a_passing_own_healthcheck_while_docker_says_starting():
+    compose, clock = FakeCompose({"n1": "starting"}, {"n1": [False, False, True]}), Clock()
+    ok, summaries, reason = rollout.wait_healthy(compose, ["n1"], 10, poll=0.25, sleep=clock.sleep, clock=clock, active=True)
+    assert (ok, reason) == (True, "")
+    assert clock.now == 0.5  # two failed polls, then the third passes
+    assert compose.execs[0] == ("n1", ["CMD", "true"], 3.0)
+    assert summaries[0]["health"] == "starting"
+
+
+def test_wait_healthy_active_times_out_on_a_failing_healthcheck():
+    compose, clock = FakeCompose({"n1": "starting"}, {"n1": [False]}), Clock()
+    ok, _summaries, reason = rollout.wait_healthy(compose, ["n1"], 2, poll=0.5, sleep=clock.sleep, clock=clock, active=True)
+    assert not ok
+    assert reason == "not healthy within 2s (web-app-n1: starting)"
+    assert len(compose.execs) == 5
+
+
+def test_wait_healthy_passive_never_runs_the_healthcheck_itself():
+    compose, clock = FakeCompose({"n1": "starting"}, {"n1": [True]}), Clock()
+    ok, _summaries, _reason = rollout.wait_healthy(compose, ["n1"], 1, poll=0.5, sleep=clock.sleep, clock=clock)
+    assert not ok
+    assert compose.execs == []
+
+
+def test_wait_healthy_active_waits_for_every_container():
+    compose, clock = FakeCompose({"n1": "healthy", "n2": "starting"}, {"n1": [False], "n2": [False, True]}), Clock()
+    ok, _summaries, _reason = rollout.wait_healthy(compose, ["n1", "n2"], 10, poll=0.25, sleep=clock.sleep, clock=clock, active=True)
+    assert ok
+    assert [e[0] for e in compose.execs] == ["n2", "n2"]  # Docker's healthy needs no exec
+
+
+def test_health_exec_runs_cmd_and_cmd_shell_forms_with_a_timeout():
+    calls = []
+
+    def run(argv, env):
+        calls.append(argv)
+        return (0 if len(calls) == 1 else 1), "", ""
+
+    compose = rollout.Compose(run, "web", "/srv/web")
+    assert compose.health_exec("c1", ["CMD", "python3", "-m", "webapp.healthcheck"], 3.0)
+    assert not compose.health_exec("c1", ["CMD-SHELL", "curl -fs localhost || exit 1"], 0.5)
+    assert calls[0] == ["timeout", "3", "docker", "container", "exec", "c1", "python3", "-m", "webapp.healthcheck"]
+    assert calls[1] == ["timeout", "1", "docker", "container", "exec", "c1", "/bin/sh", "-c", "curl -fs localhost || exit 1"]
 
 
 def test_compose_argv_keeps_env_off_the_command_line():
@@ -130,3 +209,74 @@ def test_compose_call_raises_with_stderr():
     compose = rollout.Compose(lambda argv, env: (1, "", "no such service: api\n"), "web", "/srv/web")
     with pytest.raises(rollout.RolloutError, match="Failed to hash: no such service: api"):
         compose.call(["docker"], "hash")
+
+
+class RetireCompose:
+    def __init__(self):
+        self.removed = []
+
+    def inspect(self, ids):
+        return [_inspect(i, "healthy") for i in ids]
+
+    def remove(self, names, stop_timeout=None):
+        self.removed.append((list(names), stop_timeout))
+
+
+@pytest.mark.parametrize(("since", "now", "slept"), [(None, 100.0, [2.0]), (99.5, 100.0, [1.5]), (97.0, 100.0, [])])
+def test_retire_waits_only_what_is_left_of_the_drain(since, now, slept):
+    compose, sleeps = RetireCompose(), []
+    gone = rollout.retire(compose, ["o1"], 2.0, stop_timeout=7, sleep=sleeps.append, since=since, clock=lambda: now)
+    assert sleeps == slept
+    assert compose.removed == [(["o1"], 7)]
+    assert [g["id"] for g in gone] == ["o1"]
+
+
+class RecordCompose:
+    project, project_dir = "web", "/srv/web"
+
+    def project_containers(self):
+        def ctr(name, service, image, image_id):
+            return {"Name": "/" + name, "Image": image_id,
+                    "Config": {"Image": image, "Labels": {rollout.LABEL_SERVICE: service}}}
+        return [ctr("web-app-2", "app", "webapp:v1", "sha256:a"), ctr("web-app-1", "app", "webapp:v1", "sha256:a"),
+                ctr("web-db-1", "db", "postgres:15", "sha256:d")]
+
+    def images(self, ids):
+        assert ids == ["sha256:a", "sha256:d"]
+        return [{"Id": "sha256:a", "RepoDigests": ["webapp@sha256:aa"]}, {"Id": "sha256:d", "RepoDigests": []}]
+
+
+def test_write_record_is_whole_private_and_never_overwritten(tmp_path):
+    import json
+    import os
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "compose.yml").write_text("services: {}\n")
+    (src / ".env").write_text("POSTGRES_PASSWORD=s3cret\n")
+    releases = tmp_path / "releases"
+    path, record = rollout.write_record(
+        RecordCompose(), str(releases), "r1", host="h1", env={"APP_VERSION": "v2"},
+        compose_files=[str(src / "compose.yml")], env_files=[str(src / ".env")], names=["app"],
+        target={"app": "webapp:v2"}, extra={"alembic_revision": "0003"}, clock=lambda: (2026, 12, 3, 12, 0, 0, 3, 337, 0))
+    assert path == str(releases / "r1")
+    on_disk = json.loads((releases / "r1" / "record.json").read_text())
+    assert on_disk == record
+    assert record["created"] == "2026-12-03T12:00:00Z"
+    assert record["services"] == {"app": {"image": "webapp:v1", "image_id": "sha256:a", "image_ids": ["sha256:a"],
+                                          "repo_digests": ["webapp@sha256:aa"], "replicas": 2,
+                                          "containers": ["web-app-1", "web-app-2"]}}
+    assert record["files"] == {str(src / "compose.yml"): "files/compose.yml", str(src / ".env"): "files/.env"}
+    assert "s3cret" not in (releases / "r1" / "record.json").read_text()
+    assert oct(os.stat(releases / "r1" / "record.json").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(releases / "r1" / "files" / ".env").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(releases / "r1" / "files" / "compose.yml").st_mode & 0o777) == "0o640"
+    assert os.readlink(releases / "latest") == "r1"
+    assert sorted(p.name for p in releases.iterdir()) == ["latest", "r1"]  # no partial left
+    with pytest.raises(rollout.RolloutError, match="exists already and is never overwritten"):
+        rollout.write_record(RecordCompose(), str(releases), "r1", host="h1", env={}, compose_files=[], env_files=[],
+                             names=[], target={}, extra={})
+    _path, every = rollout.write_record(RecordCompose(), str(releases), "r2", host="h1", env={}, compose_files=[],
+                                        env_files=[], names=[], target={}, extra={}, check_mode=True)
+    assert sorted(every["services"]) == ["app", "db"]
+    assert not (releases / "r2").exists()
+    assert os.readlink(releases / "latest") == "r1"
