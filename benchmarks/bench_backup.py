@@ -12,6 +12,9 @@ ports 18300-18302 on 127.0.0.1):
   complete (tables empty, indexes or constraints missing).
 
 Each timed step starts after a CHECKPOINT and a sync, so that none pays for the WAL of the step before.
+The floors are timed alone in the same run (an ansible-playbook of one no-op module call, the role's
+pg_dump, sha256sum of its files, pg_restore -j2 of it, the row counts): ``best_possible`` is the
+ratio a role doing that work and nothing else would reach.
 
 The last line printed is JSON with the ratios and raw figures. Everything made is removed at the end.
 """
@@ -56,6 +59,17 @@ def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 def psql(sql: str, db: str = "webstack") -> str:
     return run(["docker", "exec", "-u", "postgres", CONTAINER, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql]).stdout.strip()
+
+
+def ansible_noop(runs: int = 3) -> float:
+    """Median seconds of ansible-playbook running one module call that does nothing (benchmarks/noop.yml)."""
+    times = []
+    for _ in range(runs):
+        start = time.monotonic()
+        run([str(BIN / "ansible-playbook"), str(ROOT / "benchmarks" / "noop.yml")],
+            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, timeout=120)
+        times.append(time.monotonic() - start)
+    return sorted(times)[len(times) // 2]
 
 
 def settle() -> None:
@@ -212,6 +226,19 @@ def main() -> None:
         if time.monotonic() > deadline:
             raise SystemExit("time limit reached")
 
+        # The same pg_dump the role runs, alone: the best any backup with these defaults can do.
+        settle()
+        level = manifest["compression"].get("level")
+        start = time.monotonic()
+        run(["docker", "exec", "-u", "postgres", CONTAINER, "pg_dump", "-Fd", f"-j{manifest['jobs']}", f"-Z{level}",
+             "-f", "/backups/alone", "webstack"])
+        dump_alone = time.monotonic() - start
+        start = time.monotonic()
+        run(["docker", "exec", "-u", "postgres", CONTAINER, "sh", "-c", "sha256sum /backups/alone/* >/dev/null"])
+        sha_alone = time.monotonic() - start
+        run(["docker", "exec", "-u", "root", CONTAINER, "rm", "-rf", "/backups/alone"])
+        log(f"pg_dump -Fd -j{manifest['jobs']} -Z{level} alone: {dump_alone:.1f} s, sha256sum of it {sha_alone:.2f} s")
+
         variants = {}
         if os.environ.get("BENCH_BACKUP_VARIANTS"):
             # What the defaults were chosen from: pg_dump -Fd -j2 at several gzip levels, tool alone.
@@ -248,6 +275,23 @@ def main() -> None:
         assert restored_counts == counts, (restored_counts, counts)
         log(f"theirs: {their_restore:.1f} s, down {their_down:.2f} s")
 
+        # pg_restore of our backup alone, with the role's jobs and session settings, into a scratch database.
+        settle()
+        psql("CREATE DATABASE bench_alone TEMPLATE template0", db="postgres")
+        entry = f"/backups/webstack/{latest.resolve().name}/{manifest['entry']}"
+        start = time.monotonic()
+        run(["docker", "exec", "-u", "postgres", "-e", "PGOPTIONS=-c maintenance_work_mem=512MB -c synchronous_commit=off",
+             CONTAINER, "pg_restore", "--exit-on-error", "-j2", "-d", "bench_alone", entry])
+        restore_alone = time.monotonic() - start
+        start = time.monotonic()
+        psql(COUNTS, db="bench_alone")
+        count_alone = time.monotonic() - start
+        psql("DROP DATABASE bench_alone", db="postgres")
+        noop = ansible_noop()
+        log(f"pg_restore -j2 alone: {restore_alone:.1f} s, row counts {count_alone:.2f} s; ansible-playbook of one no-op module call {noop:.2f} s")
+        backup_floor = noop + dump_alone + sha_alone
+        restore_floor = noop + sha_alone + restore_alone + count_alone
+
         result = {
             "backup_ratio": round(their_backup / our_backup, 2),
             "size_ratio": round(our_bytes / their_bytes, 3),
@@ -259,6 +303,17 @@ def main() -> None:
             "restore_seconds": {"ours": round(our_restore, 2), "theirs": round(their_restore, 2)},
             "downtime_seconds": {"ours": round(our_down, 3), "theirs": round(their_down, 3), "probe_floor": 0.05},
             "pg_dump_variants": variants,
+            # The floors, each piece timed alone in this run: an ansible-playbook of one no-op module call, the
+            # role's pg_dump, sha256sum of its files, pg_restore -j2 of it, the row counts. A role that runs
+            # the tool and the checks the issue asks for cannot be faster than the sum.
+            "floor_seconds": {"ansible_noop_playbook": round(noop, 2), "pg_dump": round(dump_alone, 2),
+                              "sha256": round(sha_alone, 2), "pg_restore": round(restore_alone, 2),
+                              "row_counts": round(count_alone, 2),
+                              "backup": round(backup_floor, 2), "restore": round(restore_floor, 2)},
+            "best_possible": {"backup_ratio": round(their_backup / backup_floor, 2),
+                              "restore_ratio": round(their_restore / restore_floor, 2),
+                              "backup_ratio_tool_alone": round(their_backup / dump_alone, 2),
+                              "restore_ratio_tool_alone": round(their_restore / restore_alone, 2)},
             "ours_defaults": {"format": manifest["format"], "jobs": manifest["jobs"], "compression": manifest["compression"]},
             "targets": {"backup_ratio": ">= 3", "size_ratio": "<= 1.1", "restore_ratio": ">= 1.0", "downtime_ratio": ">= 5"},
         }

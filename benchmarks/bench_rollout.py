@@ -10,7 +10,9 @@ redis 18312), migrates it to v2's schema (v1 and v2 both run on it), then, under
 with the role (ansible-playbook benchmarks/rollout/roll.yml) and as many times with
 ``docker compose up -d app``. Per side: failed requests (errors and non-2xx) during the rollouts,
 the longest gap between two successful answers, and the rollout seconds (command wall time, and time
-until the new version answers every request). Removes the stack at the end. Last line: JSON.
+until the new version answers every request). Also the floor of any Ansible rollout: the seconds of
+ansible-playbook running one module call that does nothing (benchmarks/noop.yml). Removes the stack at the end.
+Last line: JSON.
 """
 
 from __future__ import annotations
@@ -94,6 +96,19 @@ def roll_ours(state, version, drain, stop_timeout):
         raise RuntimeError("the role's rollout failed:\n" + proc.stdout[-3000:])
 
 
+def ansible_floor(runs=3):
+    """Seconds of an ansible-playbook run of one no-op task on localhost, same config: what any Ansible
+    rollout pays before it does anything (median of ``runs``)."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{BIN}:{os.environ['PATH']}")
+    times = []
+    for _ in range(runs):
+        t0 = time.monotonic()
+        subprocess.run([str(BIN / "ansible-playbook"), str(ROOT / "benchmarks" / "noop.yml")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+        times.append(time.monotonic() - t0)
+    return sorted(times)[len(times) // 2]
+
+
 def roll_plain(state, version):
     compose(state, version, "up", "--detach", "--no-deps", "app")
 
@@ -141,6 +156,7 @@ def main():
             total = load.summary()
         for side, runs in sides.items():
             print(side, json.dumps(runs), file=sys.stderr)
+        floor_s = ansible_floor()
 
         def agg(runs, key):
             vals = [r[key] for r in runs if r[key] is not None]
@@ -163,6 +179,10 @@ def main():
             "plain_served_s": plain_served,
             "ratio_ours_to_plain_until_served": round(ours_s / plain_served, 2) if ours_s and plain_served else None,
             "ratio_ours_to_plain_command": round(ours_s / plain_s, 2) if ours_s and plain_s else None,
+            # Any Ansible rollout's floor: ansible-playbook with one no-op task, and its ratio to the plain command.
+            "ansible_noop_playbook_s": round(floor_s, 2),
+            "ratio_ansible_noop_to_plain_command": round(floor_s / plain_s, 2) if plain_s else None,
+            "target": {"ours_failed": 0, "ratio_ours_to_plain_command": "<= 2"},
         }
     finally:
         compose(state, "v1", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)

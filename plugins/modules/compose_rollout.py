@@ -30,7 +30,7 @@ description:
   - V(abort) removes new containers (after a failed external probe) and fails with the same message as V(start).
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
   - V(record) writes the release record of the project's running services (O(services), or every running
-    service when empty) into O(release_dir)/O(release_id): C(record.json) (0600) with the images by ID and repo
+    service when empty) into O(release_dir)/O(release_id), as C(record.json) (0600) with the images by ID and repo
     digest, the containers, O(env), O(target) and O(extra), and C(files/) with copies of O(files) (0640) and
     O(env_files) (0600). It is written under a partial name, fsynced and renamed into place, then C(latest)
     points at it; an existing record is never overwritten. O(secret_env) is never recorded.
