@@ -191,8 +191,9 @@ def container_summary(inspect):
 class Compose:
     """The ``docker`` CLI for one Compose project. ``run(argv, environ)`` returns (rc, out, err)."""
 
-    def __init__(self, run, project, project_dir, *, files=None, env_files=None, env=None, docker="docker"):
+    def __init__(self, run, project, project_dir, *, files=None, env_files=None, env=None, docker="docker", timeout="timeout"):
         self._run = run
+        self.timeout = timeout
         self.project = project
         self.project_dir = project_dir
         self.files = list(files or [])
@@ -273,7 +274,7 @@ class Compose:
     def health_exec(self, container, test, timeout):
         """Run a container's own healthcheck ``test`` (Docker's CMD or CMD-SHELL form) in it now; True when it passes."""
         argv = list(test[1:]) if test[0] == "CMD" else ["/bin/sh", "-c", test[1]]
-        rc, _out, _err = self.call(["timeout", str(max(1, int(timeout))), self.docker, "container", "exec", container, *argv],
+        rc, _out, _err = self.call([self.timeout, str(max(1, int(timeout))), self.docker, "container", "exec", container, *argv],
                                    f"run the healthcheck of {container}", check=False)
         return rc == 0
 

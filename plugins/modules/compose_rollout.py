@@ -103,6 +103,8 @@ options:
       - This is the test Docker runs, without waiting for Docker's first healthcheck interval (engines
         before 25.0 have no C(start_interval)). Set V(false) when the proxy routes only to containers Docker
         reports healthy (for example Traefik's Docker provider).
+      - The command is bounded by the healthcheck's own timeout with coreutils' C(timeout); on a host without it,
+        only Docker's status counts.
     type: bool
     default: true
   poll:
@@ -313,8 +315,12 @@ def run(module):
     def runner(argv, env):
         return module.run_command(argv, environ_update=env)
 
+    # The healthcheck run in a starting container is bounded by coreutils' timeout; without it, only
+    # Docker's own health status counts.
+    timeout_cli = module.get_bin_path("timeout")
     compose = rollout.Compose(runner, params["project_name"], params["project_src"], files=params["files"],
-                              env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker)
+                              env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker,
+                              timeout=timeout_cli or "timeout")
     step = params["step"]
     if step in ("plan", "record"):
         check_project_files(module)
@@ -338,7 +344,7 @@ def run(module):
         started_at = time.time()
         new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
                             log_lines=params["log_lines"], settle=params["settle"],
-                            active=params["health_exec"], poll=params["poll"])
+                            active=params["health_exec"] and bool(timeout_cli), poll=params["poll"])
         return {"changed": bool(new), "containers": new, "started_at": started_at}
     if step == "retire":
         gone = rollout.retire(compose, params["containers"], params["drain"], stop_timeout=params["stop_timeout"],
