@@ -241,28 +241,22 @@ class Compose:
         _rc, out, _err = self.call([self.docker, "container", "inspect", *list(ids)], "inspect containers")
         return json.loads(out)
 
-    def containers(self, service, all_states=False):
-        """The containers of ``service`` (one-off containers excluded), oldest number first."""
-        argv = [self.docker, "container", "ls", "--no-trunc", "--format", "{{.ID}}",
-                "--filter", f"label={LABEL_PROJECT}={self.project}",
-                "--filter", f"label={LABEL_SERVICE}={service}"]
+    def project_containers(self, service=None, all_states=False):
+        """``docker inspect`` entries of the project's containers (of ``service`` when given; running
+        ones unless ``all_states``), one-off containers excluded."""
+        argv = [self.docker, "container", "ls", "--no-trunc", "--format", "{{.ID}}", "--filter", f"label={LABEL_PROJECT}={self.project}"]
+        if service:
+            argv += ["--filter", f"label={LABEL_SERVICE}={service}"]
         if all_states:
             argv.insert(3, "--all")
-        _rc, out, _err = self.call(argv, f"list the containers of {service}")
-        found = []
-        for entry in self.inspect(out.split()):
-            labels = (entry.get("Config") or {}).get("Labels") or {}
-            if labels.get(LABEL_ONEOFF, "False") == "True":
-                continue
-            found.append(container_summary(entry))
-        return sorted(found, key=lambda c: (c["number"], c["created"]))
-
-    def project_containers(self):
-        """The running containers of the project (one-off containers excluded), as ``docker inspect`` entries."""
-        argv = [self.docker, "container", "ls", "--no-trunc", "--format", "{{.ID}}", "--filter", f"label={LABEL_PROJECT}={self.project}"]
-        _rc, out, _err = self.call(argv, "list the containers of the project")
+        _rc, out, _err = self.call(argv, f"list the containers of {service or 'the project'}")
         return [c for c in self.inspect(out.split())
                 if ((c.get("Config") or {}).get("Labels") or {}).get(LABEL_ONEOFF, "False") != "True"]
+
+    def containers(self, service, all_states=False):
+        """Summaries of the containers of ``service`` (one-off containers excluded), oldest number first."""
+        found = [container_summary(entry) for entry in self.project_containers(service, all_states)]
+        return sorted(found, key=lambda c: (c["number"], c["created"]))
 
     def images(self, ids):
         """``docker image inspect`` of several image IDs."""
