@@ -34,6 +34,9 @@ from pathlib import Path
 import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from floor import ansible_noop  # noqa: E402
+
 STACK = ROOT / "examples" / "webstack"
 HERE = ROOT / "benchmarks" / "backup"
 PROJECT = "bench-pg"
@@ -59,17 +62,6 @@ def run(argv: list[str], **kw) -> subprocess.CompletedProcess:
 
 def psql(sql: str, db: str = "webstack") -> str:
     return run(["docker", "exec", "-u", "postgres", CONTAINER, "psql", "-XAtq", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql]).stdout.strip()
-
-
-def ansible_noop(runs: int = 3) -> float:
-    """Median seconds of ansible-playbook running one module call that does nothing (benchmarks/noop.yml)."""
-    times = []
-    for _ in range(runs):
-        start = time.monotonic()
-        run([str(BIN / "ansible-playbook"), str(ROOT / "benchmarks" / "noop.yml")],
-            env={**os.environ, "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg")}, timeout=120)
-        times.append(time.monotonic() - start)
-    return sorted(times)[len(times) // 2]
 
 
 def settle() -> None:

@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from floor import ansible_noop  # noqa: E402
 from loadgen import Load  # noqa: E402
 
 PROJECT = "bench-rollout"
@@ -96,19 +97,6 @@ def roll_ours(state, version, drain, stop_timeout):
         raise RuntimeError("the role's rollout failed:\n" + proc.stdout[-3000:])
 
 
-def ansible_floor(runs=3):
-    """Seconds of an ansible-playbook run of one no-op task on localhost, same config: what any Ansible
-    rollout pays before it does anything (median of ``runs``)."""
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), PATH=f"{BIN}:{os.environ['PATH']}")
-    times = []
-    for _ in range(runs):
-        t0 = time.monotonic()
-        subprocess.run([str(BIN / "ansible-playbook"), str(ROOT / "benchmarks" / "noop.yml")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
-        times.append(time.monotonic() - t0)
-    return sorted(times)[len(times) // 2]
-
-
 def roll_plain(state, version):
     compose(state, version, "up", "--detach", "--no-deps", "app")
 
@@ -156,7 +144,7 @@ def main():
             total = load.summary()
         for side, runs in sides.items():
             print(side, json.dumps(runs), file=sys.stderr)
-        floor_s = ansible_floor()
+        floor_s = ansible_noop()
 
         def agg(runs, key):
             vals = [r[key] for r in runs if r[key] is not None]
