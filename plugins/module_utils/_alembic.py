@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import re
+import time
 import traceback
 
 try:
@@ -140,11 +141,16 @@ def _script_info(script, direction=None):
     return info
 
 
+# The advisory lock every migration of this module holds ("opskit" as a 48-bit number).
+ADVISORY_LOCK_KEY = 0x6F70736B6974
+
+
 class AlembicSession:
     """One Alembic configuration, script directory and (lazily) database engine."""
 
     def __init__(self, *, config_file=None, script_location=None, database_url=None, database_url_env="DATABASE_URL",
-                 x_arguments=None, lock_timeout=None, statement_timeout=None, connect_timeout=10, sql=False):
+                 x_arguments=None, lock_timeout=None, statement_timeout=None, connect_timeout=10, sql=False,
+                 advisory_lock_wait=60):
         if not HAS_ALEMBIC:
             raise AlembicModuleError("config", "Alembic and SQLAlchemy are not importable: " + (ALEMBIC_IMPORT_ERROR or ""))
         self.output_buffer = io.StringIO()
@@ -177,6 +183,7 @@ class AlembicSession:
             self.config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         self.options = pg_options(lock_timeout, statement_timeout)
         self.connect_timeout = connect_timeout
+        self.advisory_lock_wait = advisory_lock_wait
         self._engine = None
 
     # -- database -------------------------------------------------------------------------------
@@ -360,7 +367,7 @@ class AlembicSession:
             # For env.py files that ignore config.attributes["connection"] and connect on their own.
             os.environ["PGOPTIONS"] = ((saved_pgoptions + " ") if saved_pgoptions else "") + self.options
         try:
-            with self.connect() as conn:
+            with self.advisory_lock(direction), self.connect() as conn:
                 self.config.attributes["connection"] = conn
                 try:
                     with self._capture():
@@ -380,6 +387,34 @@ class AlembicSession:
             else:
                 os.environ["PGOPTIONS"] = saved_pgoptions
         return recorder.steps
+
+    @contextlib.contextmanager
+    def advisory_lock(self, direction, *, sleep=time.sleep, clock=time.monotonic):
+        """Hold a PostgreSQL advisory lock (its own session) while migrating, so that two migrators never
+        run together; wait up to ``advisory_lock_wait`` seconds for it (0: take none)."""
+        if not self.advisory_lock_wait or self.engine.dialect.name != "postgresql":
+            yield
+            return
+        deadline = clock() + float(self.advisory_lock_wait)
+        with self.connect() as session:
+            lock_conn = session.execution_options(isolation_level="AUTOCOMMIT")
+            while not lock_conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": ADVISORY_LOCK_KEY}).scalar():
+                if clock() >= deadline:
+                    holder = lock_conn.execute(sa.text(
+                        "SELECT string_agg(a.pid || ' (' || coalesce(a.application_name, '') || ', since ' || a.backend_start || ')', ', ') "
+                        "FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = :k"),
+                        {"k": ADVISORY_LOCK_KEY}).scalar()
+                    raise AlembicModuleError(
+                        "lock_timeout",
+                        f"Failed to {direction}: another migration holds the advisory lock {ADVISORY_LOCK_KEY} "
+                        f"(session {holder or 'unknown'}) and did not end within {self.advisory_lock_wait}s; "
+                        "nothing was migrated. Run again when it has ended.")
+                sleep(0.5)
+            try:
+                yield
+            finally:
+                lock_conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": ADVISORY_LOCK_KEY})
 
     def _failure(self, direction, started, exc):
         failed = started[-1] if started else None

@@ -17,9 +17,6 @@ The steps, each a function of a :class:`Compose` (the ``docker`` CLI for one Com
   on their networks (in-flight requests finish; the proxy retries refused connections on the new
   containers) and removes them.
 * :func:`abort` removes containers started by :func:`start` when a later probe failed.
-* :func:`write_record` writes the release record (what runs now, by image ID and digest, with copies
-  of the Compose and env files) into a partial directory, fsyncs it, renames it into place and moves
-  the ``latest`` link: a record is whole or absent, and never overwritten.
 
 The pure helpers (:func:`plan_batches`, :func:`service_facts`, :func:`failure_message`) carry
 the decisions and are unit-tested without Docker.
@@ -28,9 +25,6 @@ the decisions and are unit-tested without Docker.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
 
 LABEL_PROJECT = "com.docker.compose.project"
@@ -85,6 +79,42 @@ def plan_batches(outdated, current, replicas, batch_size):
     if surplus > 0:
         batches.append({"start": 0, "retire": current[-surplus:]})
     return batches
+
+
+def classify(running, target_image_id, config_hash):
+    """Split a service's running containers into current, outdated and leftover (names), with a sentence
+    about a half-done rollout.
+
+    A container is current only when it runs the target image and config AND is healthy (or has no
+    healthcheck): one still starting or unhealthy at the target is the leftover of an interrupted or
+    failed rollout and is never served on. With other containers serving, leftovers are removed before
+    anything starts; when they are all there is, they are replaced like outdated ones."""
+    at_target = [c for c in running if c["image_id"] == target_image_id and c["config_hash"] == config_hash]
+    current = [c for c in at_target if c["health"] in (None, "healthy")]
+    unhealthy = [c for c in at_target if c not in current]
+    serving = [c for c in running if c not in unhealthy and c["health"] in (None, "healthy")]
+    leftover = [c["name"] for c in unhealthy] if serving else []
+    running = [c for c in running if c["name"] not in leftover]
+    outdated = [c for c in running if c not in current]
+    if leftover:
+        half_done = (f"found {len(leftover)} unhealthy container(s) at the target ({', '.join(leftover)}), left by an "
+                     "interrupted or failed rollout: they are removed before the rollout starts again")
+    elif current and outdated:
+        half_done = (f"found {len(current)} healthy container(s) at the target beside {len(outdated)} outdated one(s), "
+                     "left by an interrupted rollout: it is finished")
+    else:
+        half_done = ""
+    return {"running": running, "current": [c["name"] for c in current], "outdated": [c["name"] for c in outdated],
+            "leftover": leftover, "half_done": half_done}
+
+
+def with_leftovers(batches, leftover):
+    """The first batch removes the leftovers before it starts new containers (or retires them, when it starts none)."""
+    if not leftover:
+        return batches
+    if batches and batches[0]["start"] > 0:
+        return [dict(batches[0], remove_first=list(leftover)), *batches[1:]]
+    return [{"start": 0, "retire": list(leftover)}, *batches]
 
 
 def _published_host_ports(ports):
@@ -309,17 +339,9 @@ def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), 
         facts["target_image_id"] = image.get("Id", "")
         facts["target_repo_digests"] = image.get("RepoDigests") or []
         facts["config_hash"] = compose.config_hash(name)
-        running = [c for c in compose.containers(name) if c["running"]]
-        current = [c for c in running if c["image_id"] == facts["target_image_id"] and c["config_hash"] == facts["config_hash"]]
-        outdated = [c for c in running if c not in current]
-        facts["running"] = running
-        facts["current"] = [c["name"] for c in current]
-        facts["outdated"] = [c["name"] for c in outdated]
-        facts["would_roll"] = bool(outdated) or len(current) != facts["replicas"]
-        if facts["side_by_side_blockers"]:
-            facts["strategy"] = "recreate"
-        else:
-            facts["strategy"] = "rolling"
+        facts.update(classify([c for c in compose.containers(name) if c["running"]], facts["target_image_id"], facts["config_hash"]))
+        facts["would_roll"] = bool(facts["outdated"]) or bool(facts["leftover"]) or len(facts["current"]) != facts["replicas"]
+        facts["strategy"] = "recreate" if facts["side_by_side_blockers"] else "rolling"
         facts["batches"] = []
         if facts["would_roll"]:
             if facts["strategy"] == "recreate" and name not in recreate:
@@ -333,8 +355,8 @@ def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), 
                     "so a new container could not be told healthy: give it a probe or a healthcheck, or allow it "
                     "with compose_rollout_allow_no_healthcheck.")
             if facts["strategy"] == "rolling":
-                facts["batches"] = plan_batches(facts["outdated"], facts["current"], facts["replicas"],
-                                                int(batch_sizes.get(name) or batch_size))
+                facts["batches"] = with_leftovers(plan_batches(facts["outdated"], facts["current"], facts["replicas"],
+                                                               int(batch_sizes.get(name) or batch_size)), facts["leftover"])
         out.append(facts)
     return out
 
@@ -385,8 +407,10 @@ def _fail_and_remove(compose, service, new_names, reason, *, log_lines, kept):
     raise RolloutError(msg, {"failed": failures, "removed": list(new_names), "kept": list(kept)})
 
 
-def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2.0, active=False, poll=0.5):
-    """Start ``count`` new containers of ``service`` beside the running ones and wait for them."""
+def start(compose, service, count, timeout, *, wait=True, log_lines=20, settle=2.0, active=False, poll=0.5, remove_first=()):
+    """Start ``count`` new containers of ``service`` beside the running ones and wait for them. ``remove_first``:
+    the leftovers of an interrupted rollout (unhealthy, at the target), removed before anything starts."""
+    compose.remove(list(remove_first))
     before = compose.containers(service, all_states=True)
     before_ids = {c["id"] for c in before}
     kept = [c["name"] for c in before if c["running"]]
@@ -455,104 +479,3 @@ def recreate(compose, service, timeout, log_lines=20):
                            .replace("were removed; the old container(s) (none) were left untouched and serving.",
                                     "were left as they are for inspection."))
     return now
-
-
-# --- the release record -------------------------------------------------------------------------
-
-def record_services(containers, images, names):
-    """The record's ``services``: per name, the image, image IDs, repo digests and containers now running."""
-    digests = {i.get("Id"): list(i.get("RepoDigests") or []) for i in images}
-    rows = sorted(({"service": ((c.get("Config") or {}).get("Labels") or {}).get(LABEL_SERVICE, ""),
-                    "name": (c.get("Name") or "").lstrip("/"), "image": (c.get("Config") or {}).get("Image", ""),
-                    "image_id": c.get("Image", "")} for c in containers), key=lambda r: r["name"])
-    out = {}
-    for name in names:
-        ctrs = [r for r in rows if r["service"] == name]
-        first = ctrs[0] if ctrs else {}
-        out[name] = {
-            "image": first.get("image"),
-            "image_id": first.get("image_id"),
-            "image_ids": list(dict.fromkeys(r["image_id"] for r in ctrs)),
-            "repo_digests": digests.get(first["image_id"], []) if first else [],
-            "replicas": len(ctrs),
-            "containers": [r["name"] for r in ctrs],
-        }
-    return out
-
-
-def _fsync_dir(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _copy_file(src, dest, mode):
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-        shutil.copyfileobj(inp, out)
-        out.flush()
-        os.fsync(out.fileno())
-    os.chmod(dest, mode)
-
-
-def write_record(compose, release_dir, release_id, *, host, env, compose_files, env_files, names, target, extra,
-                 version=1, check_mode=False, clock=time.gmtime):
-    """Write ``<release_dir>/<release_id>/`` (record.json 0600, files/ with the Compose files 0640 and the
-    env files 0600) and point ``<release_dir>/latest`` at it. Returns (path, record). Raises
-    RolloutError when the record exists already: a record is never overwritten."""
-    path = os.path.join(release_dir, release_id)
-    if os.path.lexists(path):
-        raise RolloutError(f"The release record {path} exists already and is never overwritten: "
-                           "choose another compose_rollout_release_id (or leave it empty for a timestamp).")
-    sources = list(compose_files) + list(env_files)
-    containers = compose.project_containers()
-    if not names:
-        names = sorted({((c.get("Config") or {}).get("Labels") or {}).get(LABEL_SERVICE, "") for c in containers} - {""})
-    images = compose.images(sorted({c.get("Image") for c in containers if c.get("Image")}))
-    record = {
-        "format": version,
-        "release_id": release_id,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", clock()),
-        "host": host,
-        "project": compose.project,
-        "project_dir": compose.project_dir,
-        "compose_files": list(compose_files),
-        "env_files": list(env_files),
-        "files": {src: "files/" + os.path.basename(src) for src in sources},
-        "env": dict(env),
-        "services": record_services(containers, images, names),
-        "target": dict(target),
-        "extra": dict(extra),
-    }
-    if check_mode:
-        return path, record
-    os.makedirs(release_dir, mode=0o700, exist_ok=True)
-    partial = tempfile.mkdtemp(prefix=f".{release_id}.partial-", dir=release_dir)
-    try:
-        os.mkdir(os.path.join(partial, "files"), 0o700)
-        for src in compose_files:
-            _copy_file(src, os.path.join(partial, "files", os.path.basename(src)), 0o640)
-        for src in env_files:
-            _copy_file(src, os.path.join(partial, "files", os.path.basename(src)), 0o600)
-        fd = os.open(os.path.join(partial, "record.json"), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(record, indent=4, sort_keys=True) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        _fsync_dir(os.path.join(partial, "files"))
-        _fsync_dir(partial)
-        os.chmod(partial, 0o700)
-        os.rename(partial, path)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    link = os.path.join(release_dir, "latest")
-    tmp_link = os.path.join(release_dir, f".latest.{os.getpid()}")
-    if os.path.lexists(tmp_link):
-        os.unlink(tmp_link)
-    os.symlink(release_id, tmp_link)
-    os.replace(tmp_link, link)
-    _fsync_dir(release_dir)
-    return path, record

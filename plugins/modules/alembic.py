@@ -88,6 +88,13 @@ options:
     description: Seconds to wait for the database connection (PostgreSQL).
     type: int
     default: 10
+  advisory_lock_wait:
+    description:
+      - On PostgreSQL, the migration holds an advisory lock (key C(0x6F70736B6974)) in a session of its own, so that
+        two migrators never run together; seconds to wait for it before failing with RV(failure_kind=lock_timeout).
+        V(0) takes no lock.
+    type: int
+    default: 60
   sql:
     description:
       - Offline mode. Render the SQL of the migration and return it in RV(sql); nothing runs and
@@ -265,6 +272,7 @@ def argument_spec():
         lock_timeout=dict(type="str", default="5s"),
         statement_timeout=dict(type="str", default="0"),
         connect_timeout=dict(type="int", default=10),
+        advisory_lock_wait=dict(type="int", default=60),
         sql=dict(type="bool", default=False),
         from_revision=dict(type="str"),
     )
@@ -310,6 +318,7 @@ def main():
             statement_timeout=params["statement_timeout"],
             connect_timeout=params["connect_timeout"],
             sql=params["sql"],
+            advisory_lock_wait=params["advisory_lock_wait"],
         )
         result = am.run_migration(session, direction, target, check_mode=module.check_mode, sql=params["sql"],
                                   from_revision=params["from_revision"])

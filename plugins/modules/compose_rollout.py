@@ -29,11 +29,11 @@ description:
     removes them.
   - V(abort) removes new containers (after a failed external probe) and fails with the same message as V(start).
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
-  - V(record) writes the release record of the project's running services (O(services), or every running
-    service when empty) into O(release_dir)/O(release_id), as C(record.json) (0600) with the images by ID and repo
-    digest, the containers, O(env), O(target) and O(extra), and C(files/) with copies of O(files) (0640) and
-    O(env_files) (0600). It is written under a partial name, fsynced and renamed into place, then C(latest)
-    points at it; an existing record is never overwritten. O(secret_env) is never recorded.
+  - A container counts as current only when it runs the target image and config AND is healthy (or has no
+    healthcheck). Unhealthy or starting containers at the target are leftovers of an interrupted or failed rollout
+    (RV(services[].leftover)): V(plan) says so (RV(services[].half_done)) and V(start) removes them (O(remove_first))
+    before it starts new ones, while the old containers serve. The release record is written by
+    M(opskit.webstack.release_record).
   - Runs the C(docker) CLI with its Compose v2 plugin on the target host.
 author:
   - opskit maintainers (@opskit)
@@ -42,7 +42,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [plan, start, retire, abort, recreate, record]
+    choices: [plan, start, retire, abort, recreate]
   project_name:
     description: The Compose project name.
     type: str
@@ -72,7 +72,7 @@ options:
     type: dict
     default: {}
   services:
-    description: The services to plan (O(step=plan)), or to record (O(step=record); every running service when empty).
+    description: The services to plan (O(step=plan)).
     type: list
     elements: str
     default: []
@@ -83,6 +83,11 @@ options:
     description: How many new containers to start (O(step=start)).
     type: int
     default: 1
+  remove_first:
+    description: Leftover containers of an interrupted rollout to remove before starting new ones (O(step=start)).
+    type: list
+    elements: str
+    default: []
   containers:
     description: The containers to retire (O(step=retire)) or to remove (O(step=abort)), by name or ID.
     type: list
@@ -163,28 +168,6 @@ options:
     type: list
     elements: str
     default: []
-  release_dir:
-    description: The host's release directory (O(step=record)); one sub-directory per record and a C(latest) link.
-    type: path
-  release_id:
-    description: The record's name (O(step=record)).
-    type: str
-  host:
-    description: The host name kept in the record (O(step=record)).
-    type: str
-    default: ""
-  target:
-    description: What the rollout will run, per service (O(step=record)).
-    type: dict
-    default: {}
-  extra:
-    description: Free data kept in the record (O(step=record)).
-    type: dict
-    default: {}
-  record_format:
-    description: The record's format version (O(step=record)).
-    type: int
-    default: 1
   docker_cli:
     description: The docker CLI.
     type: path
@@ -262,15 +245,6 @@ started_at:
   description: When the new containers were started (epoch seconds), for O(since) of O(step=retire).
   returned: when step is start
   type: float
-path:
-  description: The release record's directory (O(step=record)).
-  returned: when step is record
-  type: str
-  sample: /var/lib/opskit/releases/20261203T114330.123456Z
-recorded:
-  description: Per recorded service (O(step=record)), the image, image IDs, repo digests, replicas and containers.
-  returned: when step is record
-  type: dict
 containers:
   description: The new containers (O(step=start), V(recreate)), or the retired ones (O(step=retire)), each with name, id, image_id, health and IPs.
   returned: when step is start, retire or recreate
@@ -301,11 +275,9 @@ def check_project_files(module):
     paths = list(params["files"]) + list(params["env_files"])
     missing = [p for p in paths if not os.path.isfile(p)]
     is_dir = os.path.isdir(params["project_src"])
-    same_base = len({os.path.basename(p) for p in paths}) != len(paths)
-    if missing or not is_dir or (params["step"] == "record" and same_base):
-        module.fail_json(msg="The Compose project {} cannot be read: directory {} {}; missing files: {}.{}".format(
-            params["project_name"], params["project_src"], "exists" if is_dir else "is missing", missing,
-            " (The record keeps each Compose and env file by its base name, so base names must differ.)" if same_base else ""))
+    if missing or not is_dir:
+        module.fail_json(msg="The Compose project {} cannot be read: directory {} {}; missing files: {}.".format(
+            params["project_name"], params["project_src"], "exists" if is_dir else "is missing", missing))
 
 
 def run(module):
@@ -322,7 +294,7 @@ def run(module):
                               env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker,
                               timeout=timeout_cli or "timeout")
     step = params["step"]
-    if step in ("plan", "record"):
+    if step == "plan":
         check_project_files(module)
     if step == "plan":
         services = rollout.plan(compose, params["services"], probed=params["probed"],
@@ -330,12 +302,6 @@ def run(module):
                                 batch_size=params["batch_size"], replicas=params["replicas"],
                                 batch_sizes=params["batch_sizes"])
         return {"changed": False, "services": services, "would_roll": [s["name"] for s in services if s["would_roll"]]}
-    if step == "record":
-        path, record = rollout.write_record(
-            compose, params["release_dir"], params["release_id"], host=params["host"], env=params["env"],
-            compose_files=params["files"], env_files=params["env_files"], names=params["services"],
-            target=params["target"], extra=params["extra"], version=params["record_format"], check_mode=module.check_mode)
-        return {"changed": True, "path": path, "release_id": params["release_id"], "recorded": record["services"]}
     if step in ("start", "abort", "recreate") and not params["service"]:
         module.fail_json(msg=f"step={step} needs service")
     if module.check_mode:
@@ -344,7 +310,8 @@ def run(module):
         started_at = time.time()
         new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
                             log_lines=params["log_lines"], settle=params["settle"],
-                            active=params["health_exec"] and bool(timeout_cli), poll=params["poll"])
+                            active=params["health_exec"] and bool(timeout_cli), poll=params["poll"],
+                            remove_first=params["remove_first"])
         return {"changed": bool(new), "containers": new, "started_at": started_at}
     if step == "retire":
         gone = rollout.retire(compose, params["containers"], params["drain"], stop_timeout=params["stop_timeout"],
@@ -359,7 +326,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "abort", "recreate", "record"]},
+            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "abort", "recreate"]},
             "project_name": {"type": "str", "required": True},
             "project_src": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "path", "default": []},
@@ -370,6 +337,7 @@ def main():
             "service": {"type": "str"},
             "count": {"type": "int", "default": 1},
             "containers": {"type": "list", "elements": "str", "default": []},
+            "remove_first": {"type": "list", "elements": "str", "default": []},
             "wait": {"type": "bool", "default": True},
             "timeout": {"type": "int", "default": 60},
             "settle": {"type": "float", "default": 2.0},
@@ -386,17 +354,12 @@ def main():
             "probed": {"type": "list", "elements": "str", "default": []},
             "allow_no_healthcheck": {"type": "list", "elements": "str", "default": []},
             "recreate": {"type": "list", "elements": "str", "default": []},
-            "release_dir": {"type": "path"},
-            "release_id": {"type": "str"},
-            "host": {"type": "str", "default": ""},
             "target": {"type": "dict", "default": {}},
             "extra": {"type": "dict", "default": {}},
-            "record_format": {"type": "int", "default": 1},
             "docker_cli": {"type": "path", "default": "docker"},
         },
         required_if=[("step", "start", ["service"]), ("step", "abort", ["service", "containers"]),
-                     ("step", "recreate", ["service"]), ("step", "retire", ["containers"]),
-                     ("step", "record", ["release_dir", "release_id"])],
+                     ("step", "recreate", ["service"]), ("step", "retire", ["containers"])],
         supports_check_mode=True,
     )
     try:

@@ -163,10 +163,12 @@ class Release:
         self.workdir = workdir
         self.stacks = stacks
         self.inventory = workdir / "inventory"
-        (self.inventory / "group_vars").mkdir(parents=True, exist_ok=True)
+        (self.inventory / "group_vars" / "webstack").mkdir(parents=True, exist_ok=True)
         hosts = {"webstack": {"hosts": {s.name: s.hostvars() for s in stacks}}}
         (self.inventory / "hosts.yml").write_text(yaml.safe_dump(hosts, sort_keys=False))
-        (self.inventory / "group_vars" / "webstack.yml").write_text(yaml.safe_dump(group_vars or {}) if group_vars else "---\n{}\n")
+        # What the example app is like, as inventories/local describes it (nothing of it is built into the roles).
+        shutil.copy(ROOT / "inventories" / "local" / "group_vars" / "webstack" / "app.yml", self.inventory / "group_vars" / "webstack" / "app.yml")
+        (self.inventory / "group_vars" / "webstack" / "test.yml").write_text(yaml.safe_dump(group_vars) if group_vars else "---\n{}\n")
         self.log = LOG_DIR / f"{workdir.name}.log"
         LOG_DIR.mkdir(parents=True, exist_ok=True)
 
