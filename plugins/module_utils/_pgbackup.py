@@ -36,6 +36,9 @@ PARTIAL_SUFFIX = ".partial"
 MANIFEST_VERSION = 1
 NAME_RE = re.compile(r"^(?P<db>.+)-(?P<ts>\d{8}T\d{6}Z)$")
 _CHUNK = 1024 * 1024
+# Backups hold data and password hashes (globals.sql): files 0600 in 0700 directories, whatever the umask.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
 UTC = datetime.timezone.utc  # noqa: UP017 -- target hosts may run Python < 3.11
 
 
@@ -99,6 +102,16 @@ def fsync_tree(root):
         _fsync_path(current, directory=True)
 
 
+def restrict_tree(root):
+    """chmod every directory under ``root`` (and ``root``) 0700 and every file 0600; no symlink is followed."""
+    for current, _dirs, files in os.walk(root):
+        os.chmod(current, DIR_MODE)
+        for name in files:
+            full = os.path.join(current, name)
+            if not os.path.islink(full):
+                os.chmod(full, FILE_MODE)
+
+
 def file_index(root):
     """``{relative path: {"sha256": ..., "size": ...}}`` of every file of a backup but the manifest."""
     return {rel: {"sha256": sha256_file(os.path.join(root, rel)), "size": os.path.getsize(os.path.join(root, rel))} for rel in walk_files(root)}
@@ -106,7 +119,9 @@ def file_index(root):
 
 def write_json_atomic(path, data):
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, sort_keys=True)
         handle.write("\n")
         handle.flush()
@@ -137,6 +152,7 @@ def seal(store, name, metadata):
     partial = os.path.join(store, name + PARTIAL_SUFFIX)
     if not os.path.isdir(partial):
         raise BackupStoreError(f"Nothing to seal: {partial} does not exist")
+    restrict_tree(partial)
     files = file_index(partial)
     if not files:
         raise BackupStoreError(f"Nothing to seal: {partial} holds no files")
@@ -300,29 +316,93 @@ def read_lock(store):
         return {"owner": "unknown", "created": 0}
 
 
-def acquire_lock(store, owner, stale_after, now=None):
+def _proc_stat(pid, proc="/proc"):
+    """``(name, ppid, start time in clock ticks)`` of a process from /proc, or None when it does not exist."""
+    try:
+        with open(f"{proc}/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    # "pid (comm) state ppid ... starttime(22nd field)"; comm may hold spaces and parentheses
+    name = data[data.index("(") + 1 : data.rindex(")")]
+    fields = data[data.rindex(")") + 2 :].split()
+    return name, int(fields[1]), int(fields[19])
+
+
+def _proc_cmdline(pid, proc="/proc"):
+    try:
+        with open(f"{proc}/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+SESSION_NAMES = ("sshd", "sshd-session")
+
+
+def find_holder(pid=None, proc="/proc"):
+    """The process that stands for the run that called us, to be recorded in a lock.
+
+    Walking up from ``pid`` (default: this process): the nearest SSH session process (``sshd`` or
+    ``sshd-session``: the connection Ansible runs every task of the play through, so it lives as
+    long as the run and its ControlPersist), else the topmost ``ansible-playbook`` of a consecutive
+    chain (the local connection: the task's worker is a fork of the main process, which lives as
+    long as the run). None when neither is found: the lock then only goes stale by age.
+    Returns ``{"pid", "start", "name"}``.
+    """
+    pid = os.getpid() if pid is None else pid
+    playbook = None
+    seen = 0
+    while pid > 1 and seen < 64:
+        seen += 1
+        stat = _proc_stat(pid, proc)
+        if stat is None:
+            break
+        name, ppid, start = stat
+        if name in SESSION_NAMES:
+            return {"pid": pid, "start": start, "name": name}
+        if "ansible-playbook" in _proc_cmdline(pid, proc) or name.startswith("ansible-playboo"):
+            playbook = {"pid": pid, "start": start, "name": "ansible-playbook"}
+        elif playbook is not None:
+            break
+        pid = ppid
+    return playbook
+
+
+def holder_alive(holder, proc="/proc"):
+    """Whether the process recorded as a lock's holder still runs (same pid and same start time)."""
+    stat = _proc_stat(int(holder["pid"]), proc)
+    return stat is not None and stat[2] == int(holder["start"])
+
+
+def acquire_lock(store, owner, stale_after, now=None, holder=None):
     """Create ``<store>/.lock`` for ``owner``; returns False when ``owner`` already holds it.
 
-    A lock older than ``stale_after`` seconds (a run that died) is taken over. Any other holder
-    raises LockBusyError naming it.
+    ``holder`` (see find_holder) is the process of the run; a lock whose holder ran on this host and
+    is gone (an interrupted or killed run) is taken over at once. A lock older than ``stale_after``
+    seconds is taken over too (a holder on another host, or none recorded). Any other holder raises
+    LockBusyError naming it.
     """
     now = time.time() if now is None else now
     path = os.path.join(store, LOCK)
-    record = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "created": now}
-    for _attempt in range(2):
+    record = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "created": now, "holder": holder}
+    for _attempt in range(3):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         except FileExistsError:
             held = read_lock(store) or {}
             if held.get("owner") == owner:
                 return False
             age = now - float(held.get("created") or 0)
-            if age > stale_after:
+            dead = bool(held.get("holder")) and held.get("host") == socket.gethostname() and not holder_alive(held["holder"])
+            if dead or age > stale_after:
                 os.unlink(path)
                 continue
+            who = held.get("holder") or {}
             raise LockBusyError(
                 f"Another backup of this store is running: {path} is held by {held.get('owner')} since {int(age)} s"
-                f" (taken over after {stale_after} s)"
+                + (f" (process {who.get('name')} {who.get('pid')} on {held.get('host')}, still running)" if who else "")
+                + f"; taken over when that process is gone or after {stale_after} s"
             ) from None
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(record, handle)
@@ -337,6 +417,86 @@ def release_lock(store, owner):
         return False
     os.unlink(os.path.join(store, LOCK))
     return True
+
+
+def tree_size(root):
+    """Bytes of the regular files under ``root`` (0 when it does not exist)."""
+    total = 0
+    for current, _dirs, files in os.walk(root):
+        for name in files:
+            full = os.path.join(current, name)
+            if os.path.isfile(full) and not os.path.islink(full):
+                total += os.path.getsize(full)
+    return total
+
+
+def free_bytes(path):
+    """Bytes free for an unprivileged writer on the filesystem of ``path`` (its nearest existing parent)."""
+    while not os.path.exists(path) and os.path.dirname(path) != path:
+        path = os.path.dirname(path)
+    stat = os.statvfs(path)
+    return stat.f_bavail * stat.f_frsize
+
+
+def estimate_size(store, database_size=None):
+    """Bytes the next backup is expected to take: the latest sealed backup's size, scaled by how much
+    the database grew since (``database_size`` now against the manifest's); None without a backup.
+    """
+    for item in list_backups(store):
+        manifest = item["manifest"] or {}
+        size = manifest.get("size_bytes")
+        if not size:
+            continue
+        then = manifest.get("database_size_bytes")
+        try:
+            ratio = float(database_size) / float(then) if database_size and then else 1.0
+        except (TypeError, ValueError):
+            ratio = 1.0
+        return int(size * max(ratio, 1.0))
+    return None
+
+
+def discard(store, name):
+    """Remove this run's ``<name>.partial`` (a failed backup); returns what it held and the room left.
+
+    ``{"removed": bool, "partial_bytes": bytes written before the failure, "free_bytes": after removal}``
+    """
+    partial = os.path.join(store, name + PARTIAL_SUFFIX)
+    written = tree_size(partial)
+    removed = os.path.isdir(partial)
+    if removed:
+        shutil.rmtree(partial)
+        _fsync_path(store, directory=True)
+    return {"removed": removed, "partial_bytes": written, "free_bytes": free_bytes(store)}
+
+
+def referenced_backups(record_dirs, store):
+    """Names of the backups of ``store`` that release records name: ``<dir>/<release>/backup.json``
+    holding ``name`` (or ``path``) of a backup. A backup's name starts with its database, the store's
+    last path element, so a record of another database names nothing here. A record that cannot be
+    read is an error: better keep everything than guess.
+    """
+    names = set()
+    database = os.path.basename(os.path.normpath(store))
+    for record_dir in record_dirs:
+        if not os.path.isdir(record_dir):
+            continue
+        for release in sorted(os.listdir(record_dir)):
+            path = os.path.join(record_dir, release, "backup.json")
+            if not os.path.isfile(path):
+                continue
+            try:
+                with open(path, encoding="utf-8") as handle:
+                    data = json.load(handle)
+            except (OSError, ValueError) as exc:
+                raise BackupStoreError(f"Cannot read the release record {path}: {exc}; no backup was deleted") from exc
+            if not isinstance(data, dict):
+                continue
+            name = str(data.get("name") or os.path.basename(str(data.get("path") or "").rstrip("/")))
+            match = NAME_RE.match(name)
+            if match and match.group("db") == database:
+                names.add(name)
+    return sorted(names)
 
 
 def summary(item, problems=None):

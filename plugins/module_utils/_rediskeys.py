@@ -23,13 +23,61 @@ from ansible_collections.opskit.webstack.plugins.module_utils._redis_bulk import
 )
 
 
-def matches_everything(pattern):
-    """True for a glob that matches every key, or every key but the shortest ones.
+def _glob_tokens(pattern):
+    """Split a Redis glob into ``("*", None)``, ``("?", None)`` and ``("set", frozenset of byte values)``
+    tokens, reading ``[...]`` classes, ``^`` negation, ranges and ``\\`` escapes as Redis's
+    stringmatchlen() does (an unterminated class ends at the end of the pattern)."""
+    data = pattern.encode("utf-8", "surrogateescape") if isinstance(pattern, str) else bytes(pattern)
+    tokens = []
+    i = 0
+    while i < len(data):
+        char = data[i]
+        if char == 0x2A:  # *
+            tokens.append(("*", None))
+        elif char == 0x3F:  # ?
+            tokens.append(("?", None))
+        elif char == 0x5C and i + 1 < len(data):  # \x: the literal x
+            i += 1
+            tokens.append(("set", frozenset([data[i]])))
+        elif char == 0x5B:  # [
+            i += 1
+            negate = i < len(data) and data[i] == 0x5E
+            if negate:
+                i += 1
+            members = set()
+            while i < len(data) and data[i] != 0x5D:
+                if data[i] == 0x5C and i + 1 < len(data):
+                    i += 1
+                    members.add(data[i])
+                elif i + 2 < len(data) and data[i + 1] == 0x2D:
+                    low, high = sorted((data[i], data[i + 2]))
+                    members.update(range(low, high + 1))
+                    i += 2
+                else:
+                    members.add(data[i])
+                i += 1
+            tokens.append(("set", frozenset(set(range(256)) - members if negate else members)))
+        else:
+            tokens.append(("set", frozenset([char])))
+        i += 1
+    return tokens
 
-    Any pattern made only of ``*`` and ``?`` (``*``, ``**``, ``?*``, ``??*``) is treated so: purging
-    it empties the database, which needs an explicit confirmation.
+
+def matches_everything(pattern):
+    """True for a glob that can match every key of a database, in any spelling.
+
+    That is a pattern with a ``*`` and no fixed character: only ``*``, ``?`` and character classes
+    of more than one character (``*``, ``**``, ``?*``, ``[^x]*``, ``*[^:]*``, ``[\\x00-\\xff]*``,
+    ``[a-z]*`` when every key is lower case...). A literal character or a one-character class
+    (``user:*``, ``[*]``, ``\\**``) anchors it to some keys; ``?`` alone matches one-byte keys only.
+    Purging such a pattern can empty the database, which needs an explicit confirmation.
     """
-    return pattern != "" and set(pattern) <= {"*", "?"} and "*" in pattern
+    if not pattern:
+        return False
+    tokens = _glob_tokens(pattern)
+    has_star = any(kind == "*" for kind, _members in tokens)
+    fixed = any(kind == "set" and len(members) <= 1 for kind, members in tokens)
+    return has_star and not fixed
 
 
 def scan_keys(client, pattern, scan_count=1000, limit=0, key_type=None):
@@ -139,7 +187,7 @@ def snapshot_lines(client, pattern, scan_count=1000, batch_size=1000):
     keys = sorted(scan_keys(client, pattern, scan_count))
     records = []
     for start in range(0, len(keys), batch_size):
-        chunk = keys[start:start + batch_size]
+        chunk = keys[start : start + batch_size]
         pipe = client.pipeline(transaction=False)
         for key in chunk:
             pipe.dump(key)
@@ -148,13 +196,18 @@ def snapshot_lines(client, pattern, scan_count=1000, batch_size=1000):
         for key, payload, expiry in zip(chunk, payloads, expiries, strict=False):
             if payload is None or expiry == -2:
                 continue
-            records.append(json.dumps(dict(
-                k=base64.b64encode(key).decode("ascii"),
-                v=base64.b64encode(payload).decode("ascii"),
-                x=int(expiry),
-            ), separators=(",", ":"), sort_keys=True))
-    header = json.dumps(dict(format=SNAPSHOT_FORMAT, version=SNAPSHOT_VERSION, pattern=pattern, keys=len(records)),
-                        separators=(",", ":"), sort_keys=True)
+            records.append(
+                json.dumps(
+                    dict(
+                        k=base64.b64encode(key).decode("ascii"),
+                        v=base64.b64encode(payload).decode("ascii"),
+                        x=int(expiry),
+                    ),
+                    separators=(",", ":"),
+                    sort_keys=True,
+                )
+            )
+    header = json.dumps(dict(format=SNAPSHOT_FORMAT, version=SNAPSHOT_VERSION, pattern=pattern, keys=len(records)), separators=(",", ":"), sort_keys=True)
     return [header, *records], len(records)
 
 

@@ -21,7 +21,15 @@ description:
     points the C(latest) link at it. Only a promoted backup is ever called good.
   - C(action=commit) is C(seal) then C(promote) in one call.
   - C(action=prune) deletes the backups beyond the daily / weekly / monthly retention and stale
-    C(.partial) leftovers. The latest verified backup is never deleted.
+    C(.partial) leftovers. The latest verified backup, the backups in O(keep_names) and those named
+    by a release record under O(keep_referenced_by) are never deleted.
+  - C(action=room) fails when the store's filesystem has less room than the next backup is expected
+    to take (the latest backup's size, scaled by the growth of O(database_size) since).
+  - C(action=discard) removes the C(<name>.partial) of a failed run and tells how much it held, how
+    much room is free and how much the backup is expected to need.
+  - The lock records the process that stands for the run (the SSH session of the connection, or the
+    local C(ansible-playbook)); a lock whose process is gone is taken over at once.
+  - Every directory of a backup is made 0700 and every file 0600, whatever the umask.
   - pg_dump and pg_restore are not run by this module; the role runs them where the database is.
 author:
   - opskit maintainers (@opskit)
@@ -34,11 +42,12 @@ options:
     description: What to do with the store.
     type: str
     required: true
-    choices: [lock, unlock, seal, promote, commit, prune]
+    choices: [lock, unlock, seal, promote, commit, prune, room, discard]
   name:
     description:
       - The backup's name, without C(.partial). Required by O(action=seal), O(action=promote) and O(action=commit).
       - With O(action=prune), the backup being written by this run, whose C(.partial) is kept.
+      - Required by O(action=discard).
     type: str
   owner:
     description: Who holds the lock (a run id). Required by O(action=lock) and O(action=unlock).
@@ -68,6 +77,17 @@ options:
     type: list
     elements: str
     default: []
+  keep_referenced_by:
+    description:
+      - With O(action=prune), directories of release records (C(<dir>/<release>/backup.json), with the
+        C(name) or C(path) of a backup); every backup of this store they name is kept.
+      - A record that cannot be read fails the prune before anything is deleted.
+    type: list
+    elements: path
+    default: []
+  database_size:
+    description: With O(action=room) and O(action=discard), the database's size now in bytes (scales the estimate).
+    type: int
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -136,7 +156,13 @@ pruned:
   description: What O(action=prune) deleted (or would delete in check mode).
   returned: when O(action=prune)
   type: dict
-  sample: {"backups": ["shop-20251001T020000Z"], "partials": ["shop-20260101T010000Z.partial"], "kept": ["shop-20260101T020000Z"]}
+  sample: {"backups": ["shop-20251001T020000Z"], "partials": ["shop-20260101T010000Z.partial"], "kept": ["shop-20260101T020000Z"],
+           "referenced": ["shop-20260101T020000Z"]}
+room:
+  description: Room on the store's filesystem and what the next backup is expected to need (null without an earlier backup).
+  returned: when O(action) is room or discard
+  type: dict
+  sample: {"free_bytes": 1048576, "needed_bytes": 2097152, "partial_bytes": 1040000, "removed": true}
 lock:
   description: The lock record found or written.
   returned: when O(action) is lock or unlock
@@ -168,8 +194,8 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
         if module.check_mode:
             result["changed"] = True
             return result
-        os.makedirs(path, mode=0o750, exist_ok=True)
-        result["changed"] = store.acquire_lock(path, params["owner"], params["stale_after"])
+        os.makedirs(path, mode=store.DIR_MODE, exist_ok=True)
+        result["changed"] = store.acquire_lock(path, params["owner"], params["stale_after"], holder=store.find_holder())
         result["lock"] = store.read_lock(path)
     elif action == "unlock":
         held = store.read_lock(path)
@@ -190,10 +216,13 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
             if action == "commit":
                 result["manifest"] = store.seal(path, params["name"], params["metadata"])
             store.promote(path, params["name"])
+    elif action in ("room", "discard"):
+        result["room"] = room(module, path)
+        result["changed"] = bool(result["room"].get("removed"))
     else:
-        plan = store.plan_prune(
-            path, params["keep_daily"], params["keep_weekly"], params["keep_monthly"], keep_names=params["keep_names"], current_partial=params["name"]
-        )
+        keep = list(params["keep_names"]) + store.referenced_backups(params["keep_referenced_by"], path)
+        plan = store.plan_prune(path, params["keep_daily"], params["keep_weekly"], params["keep_monthly"], keep_names=keep, current_partial=params["name"])
+        plan["referenced"] = sorted(set(keep) & set(plan["kept"]))
         result["pruned"] = plan
         result["changed"] = bool(plan["backups"] or plan["partials"])
         if module._diff:
@@ -204,11 +233,44 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
     return result
 
 
+def room(module, path):
+    """The room check (action=room) and the removal of a failed run's partial backup (action=discard)."""
+    params = module.params
+    needed = store.estimate_size(path, params["database_size"])
+    if params["action"] == "discard":
+        if not params["name"]:
+            module.fail_json(msg=f"Failed to discard a partial backup in {path}: option 'name' is required")
+        partial = os.path.join(path, params["name"] + store.PARTIAL_SUFFIX)
+        if module.check_mode:
+            info = {"removed": os.path.isdir(partial), "partial_bytes": store.tree_size(partial), "free_bytes": store.free_bytes(path)}
+        else:
+            info = store.discard(path, params["name"])
+        info["needed_bytes"] = max(needed or 0, info["partial_bytes"]) or None
+        return info
+    info = {"free_bytes": store.free_bytes(path), "needed_bytes": needed}
+    if needed is not None and info["free_bytes"] < needed:
+        module.fail_json(
+            msg=f"Failed to start a backup in {path}: it needs about {human(needed)} (the latest backup's size, scaled by the"
+            f" database's growth since) and only {human(info['free_bytes'])} are free there. Nothing was written; free"
+            " some room or lower the retention.",
+            room=info,
+        )
+    return info
+
+
+def human(size):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024.0
+    return str(size)
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             "path": {"type": "path", "required": True},
-            "action": {"type": "str", "required": True, "choices": ["lock", "unlock", "seal", "promote", "commit", "prune"]},
+            "action": {"type": "str", "required": True, "choices": ["lock", "unlock", "seal", "promote", "commit", "prune", "room", "discard"]},
             "name": {"type": "str"},
             "owner": {"type": "str"},
             "stale_after": {"type": "int", "default": 86400},
@@ -217,6 +279,8 @@ def main():
             "keep_weekly": {"type": "int", "default": 4},
             "keep_monthly": {"type": "int", "default": 6},
             "keep_names": {"type": "list", "elements": "str", "default": []},
+            "keep_referenced_by": {"type": "list", "elements": "path", "default": []},
+            "database_size": {"type": "int"},
         },
         supports_check_mode=True,
     )

@@ -6,6 +6,9 @@ import datetime
 import hashlib
 import json
 import os
+import stat
+import subprocess
+import sys
 
 import pytest
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
@@ -153,3 +156,102 @@ def test_lock_is_exclusive_and_stale_locks_are_taken_over(tmp_path):
     assert store.release_lock(str(tmp_path), "run-a") is False
     assert store.release_lock(str(tmp_path), "run-b") is True
     assert store.read_lock(str(tmp_path)) is None
+
+
+def test_lock_of_a_dead_holder_is_taken_over_at_once(tmp_path):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        holder = {"pid": child.pid, "start": store._proc_stat(child.pid)[2], "name": "ansible-playbook"}
+        assert store.holder_alive(holder)
+        assert store.acquire_lock(str(tmp_path), "run-a", 86400, holder=holder) is True
+        with pytest.raises(store.LockBusyError, match="still running"):
+            store.acquire_lock(str(tmp_path), "run-b", 86400)
+    finally:
+        child.kill()
+        child.wait()
+    assert not store.holder_alive(holder)
+    assert store.acquire_lock(str(tmp_path), "run-b", 86400) is True
+    assert store.read_lock(str(tmp_path))["owner"] == "run-b"
+
+
+def test_a_reused_pid_is_not_the_holder(tmp_path):
+    me = store._proc_stat(os.getpid())
+    assert not store.holder_alive({"pid": os.getpid(), "start": me[2] + 1})
+
+
+def test_find_holder_takes_the_topmost_ansible_playbook_or_the_ssh_session(tmp_path):
+    proc = tmp_path / "proc"
+
+    def fake(pid, ppid, name, cmdline, start=100):
+        (proc / str(pid)).mkdir(parents=True)
+        (proc / str(pid) / "stat").write_text(f"{pid} ({name}) S {ppid} " + " ".join(["0"] * 17) + f" {start} 0 0\n")
+        (proc / str(pid) / "cmdline").write_bytes(cmdline.replace(" ", "\0").encode())
+
+    fake(10, 1, "bash", "bash")
+    fake(20, 10, "ansible-playboo", "/venv/bin/python /venv/bin/ansible-playbook site.yml")
+    fake(30, 20, "ansible-playboo", "/venv/bin/python /venv/bin/ansible-playbook site.yml")
+    fake(40, 30, "sh", "/bin/sh -c python AnsiballZ_x.py")
+    fake(50, 40, "python3", "python3 AnsiballZ_x.py")
+    assert store.find_holder(50, proc=str(proc)) == {"pid": 20, "start": 100, "name": "ansible-playbook"}
+    fake(60, 1, "sshd-session", "sshd-session: deploy@notty")
+    fake(70, 60, "sh", "/bin/sh -c python3 AnsiballZ_x.py")
+    fake(80, 70, "python3", "python3 AnsiballZ_x.py")
+    assert store.find_holder(80, proc=str(proc)) == {"pid": 60, "start": 100, "name": "sshd-session"}
+    fake(90, 1, "cron", "cron")
+    fake(91, 90, "python3", "python3 x.py")
+    assert store.find_holder(91, proc=str(proc)) is None
+
+
+def test_seal_makes_the_backup_private_whatever_the_umask(tmp_path):
+    old = os.umask(0)
+    try:
+        partial = make_partial(tmp_path, "shop-20260101T000000Z")
+        os.chmod(partial / "dump", 0o777)
+        store.seal(str(tmp_path), "shop-20260101T000000Z", {})
+    finally:
+        os.umask(old)
+    for current, _dirs, files in os.walk(partial):
+        assert stat.S_IMODE(os.stat(current).st_mode) == 0o700
+        for name in files:
+            assert stat.S_IMODE(os.stat(os.path.join(current, name)).st_mode) == 0o600, name
+
+
+def test_discard_removes_the_partial_and_measures_it(tmp_path):
+    make_partial(tmp_path, "shop-20260101T000000Z")
+    info = store.discard(str(tmp_path), "shop-20260101T000000Z")
+    assert info["removed"] and info["partial_bytes"] == 3 + 400 + len(b"CREATE ROLE x;") and info["free_bytes"] > 0
+    assert store.list_partials(str(tmp_path)) == []
+    assert store.discard(str(tmp_path), "shop-20260101T000000Z")["removed"] is False
+
+
+def test_estimate_scales_the_latest_backup_by_the_growth(tmp_path):
+    assert store.estimate_size(str(tmp_path), 1000) is None
+    make_partial(tmp_path, "shop-20260101T000000Z")
+    store.seal(str(tmp_path), "shop-20260101T000000Z", {"database_size_bytes": 1000})
+    store.promote(str(tmp_path), "shop-20260101T000000Z")
+    size = store.list_backups(str(tmp_path))[0]["manifest"]["size_bytes"]
+    assert store.estimate_size(str(tmp_path), 2000) == size * 2
+    assert store.estimate_size(str(tmp_path), 500) == size
+
+
+def test_referenced_backups_are_never_pruned(tmp_path):
+    db = tmp_path / "shop"
+    db.mkdir()
+    names = []
+    for hour in (1, 2, 3):
+        name = f"shop-20260101T0{hour}0000Z"
+        make_backup(db, name)
+        names.append(name)
+    releases = tmp_path / "releases"
+    for release, name in (("r1", names[0]), ("r2", names[1])):
+        (releases / release).mkdir(parents=True)
+        (releases / release / "backup.json").write_text(json.dumps({"name": name, "path": str(db / name)}))
+    (releases / "r3").mkdir()
+    (releases / "r3" / "backup.json").write_text(json.dumps({"name": "other-20260101T010000Z"}))
+    assert store.referenced_backups([str(releases), str(tmp_path / "none")], str(db)) == names[:2]
+    plan = store.plan_prune(str(db), 1, 0, 0, keep_names=store.referenced_backups([str(releases)], str(db)))
+    assert plan["backups"] == []
+    assert store.plan_prune(str(db), 1, 0, 0)["backups"] == names[:2][::-1]
+    (releases / "r2" / "backup.json").write_text("{broken")
+    with pytest.raises(store.BackupStoreError, match="no backup was deleted"):
+        store.referenced_backups([str(releases)], str(db))
