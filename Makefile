@@ -12,6 +12,9 @@ SCENARIOS := $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/m
 SCENARIO  ?= default
 MODULE    ?= opskit.webstack.health_check
 INVENTORY ?= inventories/local
+# ansible-core series `make sanity` runs: the oldest meta/runtime.yml accepts (its own venv in
+# .cache/sanity-2.17, pinned in .ci/sanity-2.17.lock) and the venv's 2.19, the newest for Python 3.11.
+SANITY_CORES ?= 2.17 2.19
 
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
@@ -55,8 +58,8 @@ ansible-lint: venv
 ruff: venv
 	$(BIN)/ruff check .
 
-sanity: venv ## ansible-test sanity, offline, on a copy laid out as ansible_collections/opskit/webstack
-	@bash .ci/sanity.sh $(VENV)
+sanity: venv ## ansible-test sanity, offline, on ansible-core 2.17 (oldest accepted) and the venv's (newest on its Python)
+	@bash .ci/sanity.sh $(VENV) $(SANITY_CORES)
 
 units: venv ## Unit tests (pytest) of modules and module_utils
 	$(BIN)/pytest -q tests/unit
