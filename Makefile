@@ -10,6 +10,10 @@ PYTHON    ?= python3
 COLL_LINK := $(ROOT)/.collections/ansible_collections/opskit/webstack
 SCENARIOS := $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 SCENARIO  ?= default
+# Versions of the data stores for the scenarios of roles that act on them (.ci/molecule-matrix.sh):
+# empty means the default images for `make molecule` and every version for `make molecule-all`;
+# else all, default, or a list: pg15 pg17 redis7 redis8 valkey8.
+VERSIONS  ?=
 MODULE    ?= opskit.webstack.health_check
 INVENTORY ?= inventories/local
 # ansible-core series `make sanity` runs: the oldest meta/runtime.yml accepts (its own venv in
@@ -64,15 +68,11 @@ sanity: venv ## ansible-test sanity, offline, on ansible-core 2.17 (oldest accep
 units: venv ## Unit tests (pytest) of modules and module_utils
 	$(BIN)/pytest -q tests/unit
 
-molecule: setup ## One Molecule scenario: make molecule SCENARIO=name
-	cd $(ROOT) && $(BIN)/molecule test -s $(SCENARIO)
+molecule: setup ## One Molecule scenario: make molecule SCENARIO=name [VERSIONS=all|pg17|redis8,valkey8]
+	cd $(ROOT) && bash .ci/molecule-matrix.sh '$(or $(VERSIONS),default)' $(SCENARIO)
 
-molecule-all: setup ## Every Molecule scenario under molecule/
-	@set -e; for s in $(SCENARIOS); do \
-	  echo "=== molecule test -s $$s"; start=$$(date +%s); \
-	  $(BIN)/molecule test -s $$s; \
-	  echo "=== scenario $$s passed in $$(( $$(date +%s) - start ))s"; \
-	done
+molecule-all: setup ## Every Molecule scenario under molecule/, the data-store roles' on every version
+	@cd $(ROOT) && bash .ci/molecule-matrix.sh '$(or $(VERSIONS),all)' $(SCENARIOS)
 
 test: setup lint sanity units molecule-all e2e build ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
 	@echo "make test: all checks passed"

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build every image the tests and the demo use, with no container registry.
 #
-#   images/build.sh [--force] [NAME ...]     NAME: base postgres redis nginx webapp (default: all)
+#   images/build.sh [--force] [NAME ...]     NAME: base postgres redis valkey nginx webapp (default: all)
 #
-# The base is a pulled debian:bookworm-slim where a registry answers, otherwise a debootstrap root
-# file system imported with `docker import`; the Debian archive is read from this machine's apt
-# sources. Each image carries a label with the hash of its inputs (its Dockerfile and build
+# Two Debian generations: bookworm (PostgreSQL 15, Redis 7, nginx, the app) and trixie (PostgreSQL 17,
+# Redis 8, Valkey 8). Each base is a pulled debian:<suite>-slim where a registry answers, otherwise
+# a debootstrap root file system imported with `docker import`; the Debian archive is read from this
+# machine's apt sources (the same archive serves both suites). Each image carries a label with the hash of its inputs (its Dockerfile and build
 # context, its build arguments and the id of the image it starts from) and is built again only when
 # that hash changes, so a second run with nothing changed takes seconds.
 set -euo pipefail
@@ -14,22 +15,30 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 cache=${OPSKIT_IMAGE_CACHE:-$here/.cache}
 label=org.opskit.webstack.inputs
-suite=bookworm
+suite=bookworm   # the app, the proxy and the first generation of data stores
 force=0
 wanted=()
 for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
-    base|postgres|redis|nginx|webapp) wanted+=("$arg") ;;
-    *) echo "ERROR: unknown image or option '$arg' (images: base postgres redis nginx webapp; option: --force)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    base|postgres|redis|valkey|nginx|webapp) wanted+=("$arg") ;;
+    dockerhost) wanted+=("$arg") ;;   # only when named: the remote e2e test builds it (tests/e2e/_remote.py)
+    *) echo "ERROR: unknown image or option '$arg' (images: base postgres redis valkey nginx webapp; option: --force)" >&2; exit 2 ;;
   esac
 done
-[ ${#wanted[@]} -gt 0 ] || wanted=(base postgres redis nginx webapp)
+[ ${#wanted[@]} -gt 0 ] || wanted=(base postgres redis valkey nginx webapp)
 
 bash "$root/.ci/docker-check.sh"
 export DOCKER_BUILDKIT=0   # the legacy builder: no buildx needed, works with engine 20.10
 mkdir -p "$cache"
+# One build at a time on this checkout: a second `make images` (another `make molecule` started at
+# once) waits for the first, then finds its images up to date instead of building them again.
+exec 9>"$cache/.build.lock"
+if ! flock -n 9; then
+  echo "images: another images/build.sh is running on this checkout: waiting for it"
+  flock 9
+fi
 
 log() { printf '%-34s %s\n' "$1" "$2"; }
 want() { local n; for n in "${wanted[@]}"; do [ "$n" = "$1" ] && return 0; done; return 1; }
@@ -72,22 +81,23 @@ debian_security() {
   printf '%s\n' "$uri"
 }
 
+# build_base SUITE: opskit/base:SUITE
 build_base() {
-  local tag=opskit/base:$suite want_hash start
+  local suite=$1 tag=opskit/base:$1 want_hash start
   want_hash=$(inputs_hash "$here/base" "$suite" "sources:updates+security")
   if [ $force = 0 ] && [ "$(image_label "$tag")" = "$want_hash" ]; then log "$tag" "up to date"; return; fi
   start=$(date +%s)
-  if timeout 30 docker pull -q debian:bookworm-slim >/dev/null 2>&1; then
-    docker build -q --label "$label=$want_hash" -t "$tag" -f "$here/base/Dockerfile.pulled" "$here/base" >/dev/null
-    log "$tag" "built from debian:bookworm-slim in $(( $(date +%s) - start ))s"
+  if timeout 30 docker pull -q "debian:$suite-slim" >/dev/null 2>&1; then
+    docker build -q --build-arg "SUITE=$suite" --label "$label=$want_hash" -t "$tag" -f "$here/base/Dockerfile.pulled" "$here/base" >/dev/null
+    log "$tag" "built from debian:$suite-slim in $(( $(date +%s) - start ))s"
     return
   fi
-  echo "No registry answered for debian:bookworm-slim: building the base with debootstrap"
+  echo "No registry answered for debian:$suite-slim: building opskit/base:$suite with debootstrap"
   if ! command -v debootstrap >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       apt-get install -y -qq debootstrap >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq debootstrap >/dev/null; }
     else
-      echo "ERROR: debootstrap is missing: install it (apt-get install debootstrap) or make debian:bookworm-slim pullable" >&2
+      echo "ERROR: debootstrap is missing: install it (apt-get install debootstrap) or make debian:$suite-slim pullable" >&2
       exit 1
     fi
   fi
@@ -95,8 +105,8 @@ build_base() {
   mirror=$(debian_mirror)
   if [ ! -f "$rootfs/.complete" ]; then
     rm -rf "$rootfs"
-    debootstrap --variant=minbase --include=python3,ca-certificates "$suite" "$rootfs" "$mirror" > "$cache/debootstrap.log" 2>&1 \
-      || { echo "ERROR: debootstrap failed; see $cache/debootstrap.log" >&2; tail -5 "$cache/debootstrap.log" >&2; exit 1; }
+    debootstrap --variant=minbase --include=python3,ca-certificates "$suite" "$rootfs" "$mirror" > "$cache/debootstrap-$suite.log" 2>&1 \
+      || { echo "ERROR: debootstrap failed; see $cache/debootstrap-$suite.log" >&2; tail -5 "$cache/debootstrap-$suite.log" >&2; exit 1; }
     rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/archives/*.deb
     # The suite's updates and security archives too, as this machine has them.
     {
@@ -115,33 +125,56 @@ build_base() {
   log "$tag" "imported from debootstrap in $(( $(date +%s) - start ))s"
 }
 
+# The image a Dockerfile starts from: its FROM, with ${NAME} taken from the build arguments given
+# (NAME=VALUE ...) or else from the Dockerfile's own `ARG NAME=default` lines before FROM.
+from_image() {
+  local dockerfile=$1; shift
+  awk -v given="$(printf '%s\n' "$@")" '
+    BEGIN { n = split(given, kv, "\n"); for (i = 1; i <= n; i++) { p = index(kv[i], "="); if (p) arg[substr(kv[i], 1, p - 1)] = substr(kv[i], p + 1) } }
+    $1 == "ARG" { p = index($2, "="); if (p) { k = substr($2, 1, p - 1); v = substr($2, p + 1); gsub(/"/, "", v); if (!(k in arg)) arg[k] = v } }
+    $1 == "FROM" { img = $2; for (k in arg) { gsub("\\$\\{" k "\\}", arg[k], img) } print img; exit }' "$dockerfile"
+}
+
 # build_image TAG DOCKERFILE CONTEXT [BUILD-ARG ...]
 build_image() {
   local tag=$1 dockerfile=$2 context=$3; shift 3
   local from base_id want_hash start args=()
-  from=$(awk '$1 == "FROM" {print $2; exit}' "$dockerfile")
+  from=$(from_image "$dockerfile" "$@")
   base_id=$(image_id "$from")
   [ -n "$base_id" ] || { echo "ERROR: $from (the base of $tag) is missing: run images/build.sh without names" >&2; exit 1; }
   want_hash=$(inputs_hash "$context" "$base_id" "$(sha256sum < "$dockerfile")" "$@")
   if [ $force = 0 ] && [ "$(image_label "$tag")" = "$want_hash" ]; then log "$tag" "up to date"; return; fi
   start=$(date +%s)
   local a; for a in "$@"; do args+=(--build-arg "$a"); done
-  if ! docker build -q "${args[@]}" --label "$label=$want_hash" -t "$tag" -f "$dockerfile" "$context" > "$cache/build.log" 2>&1; then
-    echo "ERROR: building $tag failed:" >&2; tail -20 "$cache/build.log" >&2; exit 1
+  local buildlog=$cache/build-${tag//[\/:]/-}.log
+  if ! docker build -q "${args[@]}" --label "$label=$want_hash" -t "$tag" -f "$dockerfile" "$context" > "$buildlog" 2>&1; then
+    echo "ERROR: building $tag failed:" >&2; tail -20 "$buildlog" >&2; exit 1
   fi
   log "$tag" "built in $(( $(date +%s) - start ))s"
 }
 
 total=$(date +%s)
-want base && build_base
-want postgres && build_image opskit/postgres:15 "$here/postgres/Dockerfile" "$here/postgres"
-want redis && build_image opskit/redis:7 "$here/redis/Dockerfile" "$here/redis"
+if want base; then build_base bookworm; build_base trixie; fi
+if want postgres; then
+  build_image opskit/postgres:15 "$here/postgres/Dockerfile" "$here/postgres" BASE=opskit/base:bookworm PG_MAJOR=15
+  build_image opskit/postgres:17 "$here/postgres/Dockerfile" "$here/postgres" BASE=opskit/base:trixie PG_MAJOR=17
+fi
+if want redis; then
+  build_image opskit/redis:7 "$here/redis/Dockerfile" "$here/redis" BASE=opskit/base:bookworm "PACKAGES=redis-server redis-tools" SERVER_USER=redis
+  build_image opskit/redis:8 "$here/redis/Dockerfile" "$here/redis" BASE=opskit/base:trixie "PACKAGES=redis-server redis-tools" SERVER_USER=redis
+fi
+want valkey && build_image opskit/valkey:8 "$here/valkey/Dockerfile" "$here/redis" BASE=opskit/base:trixie
 want nginx && build_image opskit/nginx:$suite "$here/nginx/Dockerfile" "$here/nginx"
 if want webapp; then
   build_image opskit/webapp-runtime:$suite "$here/webapp-runtime/Dockerfile" "$here/webapp-runtime"
   for version in v1 v2 v3-unhealthy v3-badmigration; do
     build_image "opskit/webapp:$version" "$here/webapp/Dockerfile" "$root/examples/webstack/app" "APP_VERSION=$version"
   done
+fi
+# Remote Docker hosts (sshd + their own dockerd) of the remote e2e test: engine 20.10 and 26.
+if want dockerhost; then
+  build_image opskit/dockerhost:bookworm "$here/dockerhost/Dockerfile" "$here/dockerhost" BASE=opskit/base:bookworm DOCKER_PACKAGES=docker.io
+  build_image opskit/dockerhost:trixie "$here/dockerhost/Dockerfile" "$here/dockerhost" BASE=opskit/base:trixie "DOCKER_PACKAGES=docker.io docker-cli"
 fi
 # Dangling layers of replaced builds are of no use to anyone.
 docker image prune -f --filter "label=$label" >/dev/null 2>&1 || true

@@ -14,6 +14,8 @@ from __future__ import annotations
 import os
 import re
 
+# Redis 7's eviction policies: what a server that does not name its own is assumed to accept. The
+# module reads the list from the server (server_policies) so that a newer version's policies work.
 POLICIES = (
     "volatile-lru",
     "allkeys-lru",
@@ -288,8 +290,37 @@ def file_out_of_sync(desired, file_values):
 # --- the plan -----------------------------------------------------------------------------------
 
 
-def desired_config(maxmemory, policy, config, limit_bytes):
-    """{name: normalised value} of everything asked for, ``maxmemory`` resolved to bytes."""
+# Redis (7 and newer) and Valkey answer a CONFIG SET of an enum parameter to a value they do not accept
+# with the values they do: "... argument(s) must be one of the following: volatile-lru, ...".
+_ONE_OF_RE = re.compile(r"must be one of the following:\s*([A-Za-z0-9_-]+(?:\s*,\s*[A-Za-z0-9_-]+)*)")
+PROBE_POLICY = "opskit-probe-not-a-policy"
+
+
+def parse_policies(message):
+    """The policies a server's refusal of a maxmemory-policy value names, or None when it names none."""
+    match = _ONE_OF_RE.search(str(message))
+    if not match:
+        return None
+    return tuple(p.strip() for p in match.group(1).split(",") if p.strip())
+
+
+def server_policies(client, refused=(Exception,)):
+    """The eviction policies this server accepts, read from it, or None when it does not say.
+
+    Asks the server to take a policy no version has (``PROBE_POLICY``): it refuses it, changing
+    nothing, and names the ones it accepts. ``refused`` is the exception class of a server error
+    (redis.exceptions.ResponseError for redis-py).
+    """
+    try:
+        client.config_set("maxmemory-policy", PROBE_POLICY)
+    except refused as exc:
+        return parse_policies(exc)
+    return None
+
+
+def desired_config(maxmemory, policy, config, limit_bytes, policies=POLICIES):
+    """{name: normalised value} of everything asked for, ``maxmemory`` resolved to bytes; a policy must be
+    one of ``policies`` (the server's, else Redis 7's)."""
     desired = {}
     for name, value in (config or {}).items():
         key = str(name).strip().lower().replace("_", "-")
@@ -300,8 +331,8 @@ def desired_config(maxmemory, policy, config, limit_bytes):
         desired["maxmemory"] = str(resolve_maxmemory(maxmemory, limit_bytes))
     if policy:
         desired["maxmemory-policy"] = normalize("maxmemory-policy", policy)
-    if "maxmemory-policy" in desired and desired["maxmemory-policy"] not in POLICIES:
-        raise RedisMemoryError("maxmemory-policy '{}' is not one of {}".format(desired["maxmemory-policy"], ", ".join(POLICIES)))
+    if "maxmemory-policy" in desired and desired["maxmemory-policy"] not in policies:
+        raise RedisMemoryError("maxmemory-policy '{}' is not one of {}".format(desired["maxmemory-policy"], ", ".join(policies)))
     return desired
 
 
