@@ -375,17 +375,18 @@ def holder_alive(holder, proc="/proc"):
     return stat is not None and stat[2] == int(holder["start"])
 
 
-def acquire_lock(store, owner, stale_after, now=None, holder=None):
+def acquire_lock(store, owner, stale_after, now=None, *, holder=None, controller=None, takeover=None):
     """Create ``<store>/.lock`` for ``owner``; returns False when ``owner`` already holds it.
 
     ``holder`` (see find_holder) is the process of the run; a lock whose holder ran on this host and
-    is gone (an interrupted or killed run) is taken over at once. A lock older than ``stale_after``
+    is gone (an interrupted or killed run) is taken over at once, and so is the lock of owner
+    ``takeover`` (its controller process is known to be gone). ``controller`` is recorded as given. A lock older than ``stale_after``
     seconds is taken over too (a holder on another host, or none recorded). Any other holder raises
     LockBusyError naming it.
     """
     now = time.time() if now is None else now
     path = os.path.join(store, LOCK)
-    record = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "created": now, "holder": holder}
+    record = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "created": now, "holder": holder, "controller": controller}
     for _attempt in range(3):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
@@ -395,7 +396,9 @@ def acquire_lock(store, owner, stale_after, now=None, holder=None):
                 return False
             age = now - float(held.get("created") or 0)
             dead = bool(held.get("holder")) and held.get("host") == socket.gethostname() and not holder_alive(held["holder"])
-            if dead or age > stale_after:
+            # ``takeover``: the caller found on its controller that this lock's ansible-playbook is gone
+            # (an SSH session shared through ControlPersist can outlive it)
+            if dead or age > stale_after or (takeover and held.get("owner") == takeover):
                 os.unlink(path)
                 continue
             who = held.get("holder") or {}

@@ -88,6 +88,16 @@ options:
   database_size:
     description: With O(action=room) and O(action=discard), the database's size now in bytes (scales the estimate).
     type: int
+  controller:
+    description:
+      - With O(action=lock), the controller's C(ansible-playbook) process (C(host), C(pid), C(start)), recorded in
+        the lock so that a later run from the same controller can tell that it is gone.
+    type: dict
+  takeover:
+    description:
+      - With O(action=lock), the owner of a lock to take over (its run's controller process is gone: the caller
+        checked). Any other holder still makes the lock busy.
+    type: str
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -195,7 +205,9 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
             result["changed"] = True
             return result
         os.makedirs(path, mode=store.DIR_MODE, exist_ok=True)
-        result["changed"] = store.acquire_lock(path, params["owner"], params["stale_after"], holder=store.find_holder())
+        result["changed"] = store.acquire_lock(
+            path, params["owner"], params["stale_after"], holder=store.find_holder(), controller=params["controller"], takeover=params["takeover"]
+        )
         result["lock"] = store.read_lock(path)
     elif action == "unlock":
         held = store.read_lock(path)
@@ -281,6 +293,8 @@ def main():
             "keep_names": {"type": "list", "elements": "str", "default": []},
             "keep_referenced_by": {"type": "list", "elements": "path", "default": []},
             "database_size": {"type": "int"},
+            "controller": {"type": "dict"},
+            "takeover": {"type": "str"},
         },
         supports_check_mode=True,
     )

@@ -255,3 +255,11 @@ def test_referenced_backups_are_never_pruned(tmp_path):
     (releases / "r2" / "backup.json").write_text("{broken")
     with pytest.raises(store.BackupStoreError, match="no backup was deleted"):
         store.referenced_backups([str(releases)], str(db))
+
+
+def test_takeover_names_the_one_lock_to_take_over(tmp_path):
+    assert store.acquire_lock(str(tmp_path), "run-a", 86400, controller={"host": "ctl", "pid": 1, "start": 2}) is True
+    assert store.read_lock(str(tmp_path))["controller"] == {"host": "ctl", "pid": 1, "start": 2}
+    with pytest.raises(store.LockBusyError):
+        store.acquire_lock(str(tmp_path), "run-b", 86400, takeover="run-x")
+    assert store.acquire_lock(str(tmp_path), "run-b", 86400, takeover="run-a") is True
