@@ -141,6 +141,45 @@ def _script_info(script, direction=None):
     return info
 
 
+def alembic_common_argument_spec():
+    """The options of every module that reads or runs migrations (documented by the opskit.webstack.alembic fragment)."""
+    return {
+        "config_file": {"type": "path", "default": "alembic.ini"},
+        "chdir": {"type": "path"},
+        "script_location": {"type": "str"},
+        "database_url": {"type": "str", "no_log": True},
+        "database_url_env": {"type": "str", "default": "DATABASE_URL"},
+        "connect_timeout": {"type": "int", "default": 10},
+    }
+
+
+def enter_chdir(params):
+    """Work in chdir (else the config file's directory); return the config file's absolute path, or None
+    when there is none and the script location is enough. Raises AlembicModuleError for a missing chdir."""
+    if params["chdir"]:
+        if not os.path.isdir(params["chdir"]):
+            raise AlembicModuleError("config", "Failed to enter {}: no such directory".format(params["chdir"]))
+        os.chdir(params["chdir"])
+    config_file = os.path.abspath(params["config_file"]) if params["config_file"] else None
+    if config_file and not os.path.exists(config_file) and params["script_location"]:
+        return None
+    if not params["chdir"] and config_file and os.path.isdir(os.path.dirname(config_file)):
+        os.chdir(os.path.dirname(config_file))
+    return config_file
+
+
+def session_from_params(params, **options):
+    """Enter the working directory and open an AlembicSession from the common options plus ``options``."""
+    return AlembicSession(
+        config_file=enter_chdir(params),
+        script_location=params["script_location"],
+        database_url=params["database_url"],
+        database_url_env=params["database_url_env"],
+        connect_timeout=params["connect_timeout"],
+        **options,
+    )
+
+
 # The advisory lock every migration of this module holds ("opskit" as a 48-bit number).
 ADVISORY_LOCK_KEY = 0x6F70736B6974
 

@@ -25,7 +25,10 @@ the decisions and are unit-tested without Docker.
 from __future__ import annotations
 
 import json
+import re
 import time
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 LABEL_PROJECT = "com.docker.compose.project"
 LABEL_SERVICE = "com.docker.compose.service"
@@ -115,6 +118,54 @@ def with_leftovers(batches, leftover):
     if batches and batches[0]["start"] > 0:
         return [dict(batches[0], remove_first=list(leftover)), *batches[1:]]
     return [{"start": 0, "retire": list(leftover)}, *batches]
+
+
+# The options of one service of a rollout (names alone stand for {"name": NAME}).
+SERVICE_SPEC = {
+    "name": {"type": "str", "required": True},
+    "image": {"type": "str"},
+    "replicas": {"type": "int"},
+    "batch_size": {"type": "int"},
+    "health_timeout": {"type": "int"},
+    "drain_seconds": {"type": "float"},
+    "probe": {"type": "dict", "options": {"checks": {"type": "list", "elements": "dict", "required": True}}},
+}
+SERVICE_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+
+
+def normalize_services(raw):
+    """The services of a rollout as dicts checked against SERVICE_SPEC (types converted: "2" -> 2), in
+    order. Raises RolloutError naming the service and what is wrong."""
+    validator = ArgumentSpecValidator(SERVICE_SPEC)
+    out, problems = [], []
+    for item in raw or []:
+        given = {"name": item} if isinstance(item, str) else item
+        if not isinstance(given, dict):
+            problems.append(f"{item!r} is neither a service name nor a dict")
+            continue
+        result = validator.validate(given)
+        name = given.get("name", "?")
+        if result.error_messages:
+            problems.append("service {}: {}".format(name, "; ".join(result.error_messages)))
+            continue
+        params = {k: v for k, v in result.validated_parameters.items() if v is not None}
+        if not SERVICE_NAME.match(params["name"]):
+            problems.append(f"service name '{params['name']}' is not a Compose service name (letters, digits, '_', '.', '-')")
+        for key in ("replicas", "batch_size", "health_timeout"):
+            if key in params and params[key] < (0 if key == "replicas" else 1):
+                problems.append(f"service {name}: {key} must be at least {0 if key == 'replicas' else 1}, got {params[key]}")
+        if params.get("drain_seconds", 0) < 0:
+            problems.append(f"service {name}: drain_seconds must not be negative")
+        out.append(params)
+    names = [s["name"] for s in out]
+    if not raw:
+        problems.append("no service to roll")
+    if len(set(names)) != len(names):
+        problems.append("a service is named twice: " + ", ".join(sorted({n for n in names if names.count(n) > 1})))
+    if problems:
+        raise RolloutError("Bad services of the rollout: " + "; ".join(problems) + ". Each is a name or a dict with the keys "
+                           + ", ".join(SERVICE_SPEC) + ".")
+    return out
 
 
 def _published_host_ports(ports):
@@ -265,11 +316,12 @@ class Compose:
         data = json.loads(out)
         return data[0] if data else None
 
-    def inspect(self, ids):
+    def inspect(self, ids, missing_ok=False):
+        """``docker container inspect`` of ``ids``; with ``missing_ok``, of those that exist."""
         if not ids:
             return []
-        _rc, out, _err = self.call([self.docker, "container", "inspect", *list(ids)], "inspect containers")
-        return json.loads(out)
+        _rc, out, _err = self.call([self.docker, "container", "inspect", *list(ids)], "inspect containers", check=not missing_ok)
+        return json.loads(out or "[]")
 
     def project_containers(self, service=None, all_states=False):
         """``docker inspect`` entries of the project's containers (of ``service`` when given; running

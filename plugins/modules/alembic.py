@@ -8,6 +8,9 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: alembic
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.alembic
 short_description: Upgrade or downgrade a database with Alembic, with lock and statement timeouts
 version_added: 0.1.0
 description:
@@ -30,10 +33,6 @@ description:
     database stayed at; with one transaction per migration on PostgreSQL that is the one before).
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - alembic >= 1.8
-  - sqlalchemy >= 1.4
-  - the database driver of the URL (psycopg2 or psycopg for PostgreSQL)
 options:
   command:
     description: Upgrade or downgrade.
@@ -45,30 +44,6 @@ options:
       - The target revision. C(head) when O(command=upgrade) and unset; required for a downgrade.
       - C(head) fails when the migrations have several heads; use C(heads) or one head's id.
     type: str
-  config_file:
-    description:
-      - The Alembic configuration file (C(alembic.ini)).
-      - Relative paths in it, and C(prepend_sys_path), resolve from O(chdir).
-    type: path
-    default: alembic.ini
-  chdir:
-    description:
-      - Directory to work in (a relative O(config_file) is found from there); the directory of
-        O(config_file) when unset.
-    type: path
-  script_location:
-    description: The migrations directory, instead of the config file's C(script_location).
-    type: str
-  database_url:
-    description:
-      - SQLAlchemy URL of the database. Never logged.
-      - When unset, the config file's C(sqlalchemy.url), else the environment variable named by
-        O(database_url_env).
-    type: str
-  database_url_env:
-    description: Environment variable holding the URL when O(database_url) is unset.
-    type: str
-    default: DATABASE_URL
   x_arguments:
     description: C(-x) arguments for C(env.py), each C(key=value).
     type: list
@@ -84,10 +59,6 @@ options:
     description: PostgreSQL C(statement_timeout) of the migration's session, as O(lock_timeout).
     type: str
     default: "0"
-  connect_timeout:
-    description: Seconds to wait for the database connection (PostgreSQL).
-    type: int
-    default: 10
   advisory_lock_wait:
     description:
       - On PostgreSQL, the migration holds an advisory lock (key C(0x6F70736B6974)) in a session of its own, so that
@@ -108,11 +79,9 @@ options:
     type: str
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Lists the pending revisions in RV(pending) and runs nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
     details: The revision before and after.
 notes:
@@ -253,7 +222,6 @@ output:
   sample: ""
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.opskit.webstack.plugins.module_utils import _alembic as am
@@ -261,36 +229,16 @@ from ansible_collections.opskit.webstack.plugins.module_utils import _alembic as
 
 def argument_spec():
     return dict(
+        am.alembic_common_argument_spec(),
         command=dict(type="str", choices=["upgrade", "downgrade"], default="upgrade"),
         revision=dict(type="str"),
-        config_file=dict(type="path", default="alembic.ini"),
-        chdir=dict(type="path"),
-        script_location=dict(type="str"),
-        database_url=dict(type="str", no_log=True),
-        database_url_env=dict(type="str", default="DATABASE_URL"),
         x_arguments=dict(type="list", elements="str", default=[]),
         lock_timeout=dict(type="str", default="5s"),
         statement_timeout=dict(type="str", default="0"),
-        connect_timeout=dict(type="int", default=10),
         advisory_lock_wait=dict(type="int", default=60),
         sql=dict(type="bool", default=False),
         from_revision=dict(type="str"),
     )
-
-
-def enter_chdir(module):
-    """Work in chdir (else the config file's directory); return the config file's absolute path or None."""
-    params = module.params
-    if params["chdir"]:
-        if not os.path.isdir(params["chdir"]):
-            module.fail_json(msg="Failed to enter {}: no such directory".format(params["chdir"]), failure_kind="config")
-        os.chdir(params["chdir"])
-    config_file = os.path.abspath(params["config_file"]) if params["config_file"] else None
-    if config_file and not os.path.exists(config_file) and params["script_location"]:
-        return None  # no config file at all: the script location is enough
-    if not params["chdir"] and config_file and os.path.isdir(os.path.dirname(config_file)):
-        os.chdir(os.path.dirname(config_file))
-    return config_file
 
 
 def main():
@@ -307,16 +255,11 @@ def main():
     target = params["revision"] or "head"
     session = None
     try:
-        config_file = enter_chdir(module)
-        session = am.AlembicSession(
-            config_file=config_file,
-            script_location=params["script_location"],
-            database_url=params["database_url"],
-            database_url_env=params["database_url_env"],
+        session = am.session_from_params(
+            params,
             x_arguments=params["x_arguments"],
             lock_timeout=params["lock_timeout"],
             statement_timeout=params["statement_timeout"],
-            connect_timeout=params["connect_timeout"],
             sql=params["sql"],
             advisory_lock_wait=params["advisory_lock_wait"],
         )

@@ -8,6 +8,9 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: alembic_info
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.alembic
 short_description: Read the Alembic revisions of a database and its migrations
 version_added: 0.1.0
 description:
@@ -19,48 +22,16 @@ description:
   - Never changes anything.
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - alembic >= 1.8
-  - sqlalchemy >= 1.4
-  - the database driver of the URL (psycopg2 or psycopg for PostgreSQL)
 options:
-  config_file:
-    description: The Alembic configuration file (C(alembic.ini)).
-    type: path
-    default: alembic.ini
-  chdir:
-    description:
-      - Directory to work in (a relative O(config_file) is found from there); the directory of
-        O(config_file) when unset.
-    type: path
-  script_location:
-    description: The migrations directory, instead of the config file's C(script_location).
-    type: str
-  database_url:
-    description:
-      - SQLAlchemy URL of the database. Never logged.
-      - When unset, the config file's C(sqlalchemy.url), else the environment variable named by
-        O(database_url_env).
-    type: str
-  database_url_env:
-    description: Environment variable holding the URL when O(database_url) is unset.
-    type: str
-    default: DATABASE_URL
-  connect_timeout:
-    description: Seconds to wait for the database connection (PostgreSQL).
-    type: int
-    default: 10
   database:
     description: Read the database's revision. With C(false), only the migrations are read.
     type: bool
     default: true
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: opskit.webstack.alembic
@@ -142,7 +113,6 @@ script_location:
   sample: /app/migrations
 """
 
-import os
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.opskit.webstack.plugins.module_utils import _alembic as am
@@ -150,37 +120,14 @@ from ansible_collections.opskit.webstack.plugins.module_utils import _alembic as
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            config_file=dict(type="path", default="alembic.ini"),
-            chdir=dict(type="path"),
-            script_location=dict(type="str"),
-            database_url=dict(type="str", no_log=True),
-            database_url_env=dict(type="str", default="DATABASE_URL"),
-            connect_timeout=dict(type="int", default=10),
-            database=dict(type="bool", default=True),
-        ),
+        argument_spec=dict(am.alembic_common_argument_spec(), database=dict(type="bool", default=True)),
         supports_check_mode=True,
     )
     if not am.HAS_ALEMBIC:
         module.fail_json(msg=missing_required_lib("alembic and sqlalchemy"), exception=am.ALEMBIC_IMPORT_ERROR)
     params = module.params
-    if params["chdir"]:
-        if not os.path.isdir(params["chdir"]):
-            module.fail_json(msg="Failed to enter {}: no such directory".format(params["chdir"]), failure_kind="config")
-        os.chdir(params["chdir"])
-    config_file = os.path.abspath(params["config_file"]) if params["config_file"] else None
-    if config_file and not os.path.exists(config_file) and params["script_location"]:
-        config_file = None
-    if config_file and not params["chdir"] and os.path.isdir(os.path.dirname(config_file)):
-        os.chdir(os.path.dirname(config_file))
     try:
-        session = am.AlembicSession(
-            config_file=config_file,
-            script_location=params["script_location"],
-            database_url=params["database_url"],
-            database_url_env=params["database_url_env"],
-            connect_timeout=params["connect_timeout"],
-        )
+        session = am.session_from_params(params)
         result = am.gather_info(session, database=params["database"])
     except am.AlembicModuleError as exc:
         module.fail_json(msg=exc.message, failure_kind=exc.kind, **exc.details)

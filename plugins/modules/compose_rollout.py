@@ -8,6 +8,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: compose_rollout
+extends_documentation_fragment:
+  - opskit.webstack.attributes
 short_description: Health-gated, side-by-side rollout steps for Docker Compose services
 version_added: 0.1.0
 description:
@@ -72,9 +74,14 @@ options:
     type: dict
     default: {}
   services:
-    description: The services to plan (O(step=plan)).
+    description:
+      - The services to plan (O(step=plan)), in order. Each is a service name, or a dict with C(name) (required) and
+        the typed options C(image) (str), C(replicas) (int), C(batch_size) (int), C(health_timeout) (int),
+        C(drain_seconds) (float) and C(probe) (a dict with C(checks), the checks of M(opskit.webstack.health_check)).
+        Numbers given as text are converted; a wrong type, an unknown key or a name used twice fails the plan, before
+        anything changes. Each planned service returns its options as RV(services[].options).
     type: list
-    elements: str
+    elements: raw
     default: []
   service:
     description: The service to act on (O(step=start), V(abort), V(recreate)).
@@ -174,11 +181,10 @@ options:
     default: docker
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
-    details: V(plan) only reads; the other steps report what they would change and change nothing.
+    details: V(plan) only reads; V(start) reports a change when it would start or remove containers, V(retire) and V(abort)
+      when the containers they name exist, V(recreate) always; none changes anything.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - The old containers of a failed batch are never touched; batches rolled before it stay rolled.
@@ -280,6 +286,17 @@ def check_project_files(module):
             params["project_name"], params["project_src"], "exists" if is_dir else "is missing", missing))
 
 
+def check_mode_result(compose, params):
+    """What a changing step would change, from what is there now; nothing is changed."""
+    step = params["step"]
+    if step == "start":
+        return {"changed": params["count"] > 0 or bool(params["remove_first"]), "containers": []}
+    if step in ("retire", "abort"):
+        present = [rollout.container_summary(c) for c in compose.inspect(params["containers"], missing_ok=True)]
+        return {"changed": bool(present), "containers": present}
+    return {"changed": True, "containers": []}
+
+
 def run(module):
     params = module.params
     docker = module.get_bin_path(params["docker_cli"], required=True)
@@ -297,15 +314,21 @@ def run(module):
     if step == "plan":
         check_project_files(module)
     if step == "plan":
-        services = rollout.plan(compose, params["services"], probed=params["probed"],
+        given = rollout.normalize_services(params["services"])
+        options = {s["name"]: s for s in given}
+        services = rollout.plan(compose, [s["name"] for s in given],
+                                probed=[s["name"] for s in given if "probe" in s] + list(params["probed"]),
                                 allow_no_healthcheck=params["allow_no_healthcheck"], recreate=params["recreate"],
-                                batch_size=params["batch_size"], replicas=params["replicas"],
-                                batch_sizes=params["batch_sizes"])
+                                batch_size=params["batch_size"],
+                                replicas=dict(params["replicas"], **{n: o["replicas"] for n, o in options.items() if "replicas" in o}),
+                                batch_sizes=dict(params["batch_sizes"], **{n: o["batch_size"] for n, o in options.items() if "batch_size" in o}))
+        for facts in services:
+            facts["options"] = options[facts["name"]]
         return {"changed": False, "services": services, "would_roll": [s["name"] for s in services if s["would_roll"]]}
     if step in ("start", "abort", "recreate") and not params["service"]:
         module.fail_json(msg=f"step={step} needs service")
     if module.check_mode:
-        return {"changed": True, "containers": []}
+        return check_mode_result(compose, params)
     if step == "start":
         started_at = time.time()
         new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
@@ -333,7 +356,7 @@ def main():
             "env_files": {"type": "list", "elements": "path", "default": []},
             "env": {"type": "dict", "default": {}},
             "secret_env": {"type": "dict", "default": {}, "no_log": True},
-            "services": {"type": "list", "elements": "str", "default": []},
+            "services": {"type": "list", "elements": "raw", "default": []},
             "service": {"type": "str"},
             "count": {"type": "int", "default": 1},
             "containers": {"type": "list", "elements": "str", "default": []},

@@ -8,6 +8,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: health_check
+extends_documentation_fragment:
+  - opskit.webstack.attributes
 short_description: Check HTTP endpoints, TCP ports, PostgreSQL and Redis, concurrently, with retries and a deadline
 version_added: 0.1.0
 description:
@@ -154,11 +156,9 @@ options:
     default: 8
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: The module only reads, so it runs in check mode as well.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - The module reports C(changed=false) always.

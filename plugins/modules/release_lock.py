@@ -8,6 +8,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_lock
+extends_documentation_fragment:
+  - opskit.webstack.attributes
 short_description: One change at a time per stack, with a lock whose dead holder is taken over at once
 version_added: 0.2.0
 description:
@@ -45,10 +47,8 @@ attributes:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
     support: full
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 """
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_record
+extends_documentation_fragment:
+  - opskit.webstack.attributes
 short_description: Write a release's record, its attachments and its step journal on the Docker host
 version_added: 0.2.0
 description:
@@ -95,10 +97,8 @@ options:
     default: docker
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: opskit.webstack.release_record_info

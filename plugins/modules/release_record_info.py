@@ -8,6 +8,8 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: release_record_info
+extends_documentation_fragment:
+  - opskit.webstack.attributes
 short_description: Read and check a release record; say what ran, at which revision, from which files
 version_added: 0.2.0
 description:
@@ -43,10 +45,8 @@ options:
     default: false
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: N/A
 seealso:
   - module: opskit.webstack.release_record

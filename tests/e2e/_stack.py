@@ -191,6 +191,19 @@ class Release:
             log.write(f"===== rc={run.rc} in {run.seconds:.1f}s\n")
         return run
 
+    def start(self, name: str, *args: str, extravars: dict | None = None) -> subprocess.Popen:
+        """Start a playbook in the background, in its own session (so that SIGINT reaches all of it, as
+        Ctrl-C in a terminal does); its output goes to the log."""
+        cmd = [str(BIN / "ansible-playbook"), f"playbooks/{name}", "-i", str(self.inventory), *args]
+        if extravars:
+            cmd += ["-e", json.dumps(extravars)]
+        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
+                   PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+        log = self.log.open("a")
+        log.write(f"\n===== (background) {' '.join(cmd)}\n")
+        log.flush()
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
     def up(self, version: str = "v1") -> None:
         run = self.playbook("stack_up.yml", extravars={"webstack_app_version": version})
         assert run.rc == 0, f"stack_up.yml failed:\n{run.output[-4000:]}"

@@ -41,10 +41,10 @@ def test_deploy_v1_to_v2_under_load(release_factory):
     # no row lost
     assert stack.sql("SELECT count(*) FROM e2e_marker") == "500"
 
-    # the release record was written before the change, with v1's images and revision
+    # the release record was written before the change, with v1's images; the migration it names
+    # went from v1's revision to v2's, with v2's image (the code a downgrade needs)
     (record,) = stack.release_records()
     assert record["services"]["app"]["image"].endswith(":v1"), record
-    assert record["extra"]["alembic_revision"] == revision_v1, record
     # a verified backup exists, named in the report
     (report,) = stack.reports()
     assert report["result"] == "success", report
@@ -54,6 +54,7 @@ def test_deploy_v1_to_v2_under_load(release_factory):
     assert backup.exists() and backup.is_relative_to(stack.backup_dir), report["backup"]
     assert (backup / "manifest.json").exists(), sorted(backup.iterdir())
     assert report["revision"] == {"from": revision_v1, "to": revision_v2}, report
+    assert report["migration"]["image"] == "opskit/webapp:v2", report
     assert report["images"]["app"]["to"].endswith(":v2"), report
     steps = [step["step"] for step in report["steps"]]
     for step in ("preflight", "record", "backup", "migrate", "rollout", "warm", "verify"):

@@ -229,3 +229,23 @@ def test_retire_waits_only_what_is_left_of_the_drain(since, now, slept):
     assert sleeps == slept
     assert compose.removed == [(["o1"], 7)]
     assert [g["id"] for g in gone] == ["o1"]
+
+
+def test_normalize_services_types_and_keeps_order():
+    out = rollout.normalize_services(["app", {"name": "worker", "replicas": "2", "drain_seconds": "1.5", "probe": {"checks": [{"type": "tcp"}]}}])
+    assert out == [{"name": "app"}, {"name": "worker", "replicas": 2, "drain_seconds": 1.5, "probe": {"checks": [{"type": "tcp"}]}}]
+
+
+@pytest.mark.parametrize(("services", "message"), [
+    ([{"name": "a", "bogus": 1}], "service a: bogus"),
+    (["a", "a"], "named twice: a"),
+    ([{"name": "a", "replicas": "x"}], "unable to convert to int"),
+    ([{"name": "a", "batch_size": 0}], "batch_size must be at least 1"),
+    ([{"name": "a", "probe": {}}], "checks"),
+    (["bad name"], "not a Compose service name"),
+    ([], "no service to roll"),
+    ([3], "neither a service name nor a dict"),
+])
+def test_normalize_services_refuses_bad_ones_by_name(services, message):
+    with pytest.raises(rollout.RolloutError, match=message):
+        rollout.normalize_services(services)
