@@ -93,16 +93,18 @@ if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v a
 fi
 
 # 3. A copy of the tracked (and untracked, not ignored) files in the layout ansible-test expects.
-#    What the collection ships, plus tests/unit. Left out: the development tree that galaxy.yml's
-#    build_ignore keeps out of the tarball too (image builder, Molecule scenarios, benchmarks, e2e
-#    tests); ruff and ansible-lint check those.
+#    What the collection ships, plus tests/unit. Left out: what galaxy.yml's build_ignore keeps out
+#    of the tarball too, the development tree (image builder, Molecule scenarios, benchmarks, e2e
+#    tests) and the site (inventories, AWX templates, the example stack); ruff and ansible-lint
+#    check those.
 work=$(mktemp -d "${TMPDIR:-/tmp}/opskit-sanity.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 dest=$work/ansible_collections/opskit/webstack
 mkdir -p "$dest"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard -- . \
     ':!images' ':!molecule' ':!benchmarks' ':!tests/e2e' ':!.ci' ':!.config' \
-  | xargs -0 -I{} sh -c 'test -e "{}" && echo "{}"' ) \
+    ':!inventories' ':!awx' ':!examples' ':!collections' \
+  | while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\n' "$f"; fi; done ) \
   | (cd "$root" && tar -cf - -T -) | tar -C "$dest" -xf -
 cd "$dest"
 git init -q . && git add -A >/dev/null 2>&1 && git -c user.name=ci -c user.email=ci@localhost commit -qm sanity >/dev/null
