@@ -257,6 +257,7 @@ def container_summary(inspect):
         "running": bool(state.get("Running")),
         "health": health.get("Status"),
         "health_output": (log[-1].get("Output") if log else "") or "",
+        "service": labels.get(LABEL_SERVICE, ""),
         "config_hash": labels.get(LABEL_HASH, ""),
         "number": int(labels.get(LABEL_NUMBER, "0") or 0),
         "created": inspect.get("Created", ""),
