@@ -6,9 +6,11 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Connection options of every redis_* module (connection_argument_spec() in
-    # plugins/module_utils/_redis_bulk.py, and redis_memory's own argument spec).
+    # The connection options of every redis_* module: redis_common_argument_spec() in
+    # plugins/module_utils/_redis.py. Keep the two in step (ansible-test sanity compares them).
     DOCUMENTATION = r"""
+requirements:
+  - redis (redis-py) >= 3.5 on the host the module runs on
 options:
   login_host:
     description: Host the server listens on.
@@ -22,8 +24,12 @@ options:
     description: ACL user to authenticate as; the default user when omitted.
     type: str
   login_password:
-    description: Password of O(login_user) or C(requirepass). Never logged, never on a command line.
+    description: Password of O(login_user) or C(requirepass). Never logged, never on a command line, never in a message.
     type: str
+  db:
+    description: Database number.
+    type: int
+    default: 0
   tls:
     description: Connect with TLS.
     type: bool
@@ -39,20 +45,28 @@ options:
     description: Client certificate (TLS client authentication).
     type: path
   client_key_file:
-    description: Key of O(client_cert_file).
+    description: Key of O(client_cert_file), when that file does not hold it.
     type: path
-"""
-
-    # The database and connection timeout of the key modules (redis_bulk_load, redis_keys_info,
-    # redis_purge, redis_snapshot): opskit.webstack.redis.keyspace.
-    KEYSPACE = r"""
-options:
-  db:
-    description: Database number.
-    type: int
-    default: 0
   connect_timeout:
-    description: Seconds to wait for the connection.
+    description: Seconds to wait for the connection (TCP and TLS handshake).
     type: float
     default: 10.0
+  socket_timeout:
+    description: Seconds to wait for a reply once connected.
+    type: float
+    default: 60.0
+notes:
+  - The module connects, authenticates and sends C(PING) before it does anything else with the server;
+    a failure there reads C(Failed to connect to Redis at host:port:) and the reason, never the password.
+"""
+
+    # The SCAN options of the modules that walk a key pattern (redis_keys_info, redis_purge,
+    # redis_snapshot): scan_argument_spec() in plugins/module_utils/_rediskeys.py. Each module
+    # documents O(pattern) in its own words.
+    SCAN = r"""
+options:
+  scan_count:
+    description: C(COUNT) hint of each C(SCAN) step.
+    type: int
+    default: 1000
 """

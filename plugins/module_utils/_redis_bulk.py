@@ -1,14 +1,15 @@
 # Copyright (c) 2026, opskit maintainers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Pipelined bulk loading of Redis keys: file readers, RESP encoding, a writer/reader loader.
+"""Pipelined bulk loading of Redis keys: file readers and a writer/reader loader.
 
 Private to the opskit.webstack collection. The connection (TLS, AUTH with ACL user, SELECT) is made
-by redis-py; after that the loader writes RESP it encodes itself, in large buffers, on the
-connection's socket while a second thread reads and checks every reply, so that the client is never
-idle waiting for the server and the server never waits for the client (as ``redis-cli --pipe``).
-redis-py's pipeline builds a Python object per command and reads the replies only after the whole
-batch was sent, which caps it at about a fifth of the throughput.
+by redis-py (_redis.connect_raw()); after that the loader writes RESP it encodes itself
+(_redis_resp.py), in large buffers, on the connection's socket while a second thread reads and
+checks every reply, so that the client is never idle waiting for the server and the server never
+waits for the client (as ``redis-cli --pipe``). redis-py's pipeline builds a Python object per
+command and reads the replies only after the whole batch was sent, which caps it at about a fifth
+of the throughput.
 """
 
 from __future__ import annotations
@@ -22,81 +23,21 @@ import threading
 import time
 from collections import deque
 
-try:
-    import redis
-
-    HAS_REDIS = True
-    REDIS_IMPORT_ERROR = None
-except ImportError as exc:  # pragma: no cover - depends on the target
-    redis = None
-    HAS_REDIS = False
-    REDIS_IMPORT_ERROR = exc
+from ansible_collections.opskit.webstack.plugins.module_utils._redis_resp import (
+    NIL,
+    OK,
+    ProtocolError,
+    key_encoder,
+    parse_reply,
+    restore_command,
+    set_encoder,
+)
 
 SNAPSHOT_FORMAT = "opskit.redis-snapshot"
 SNAPSHOT_VERSION = 1
 
 LOAD_MODES = ("missing", "replace", "overwrite")
 FILE_FORMATS = ("auto", "jsonl", "csv", "snapshot")
-
-_OK = b"+OK\r\n"
-_NIL = b"$-1\r\n"
-_CRLF = b"\r\n"
-
-
-def connection_argument_spec():
-    """Options shared by the collection's redis_* modules."""
-    return dict(
-        login_host=dict(type="str", default="127.0.0.1"),
-        login_port=dict(type="int", default=6379),
-        login_user=dict(type="str"),
-        login_password=dict(type="str", no_log=True),
-        db=dict(type="int", default=0),
-        tls=dict(type="bool", default=False),
-        validate_certs=dict(type="bool", default=True),
-        ca_certs=dict(type="path"),
-        client_cert_file=dict(type="path"),
-        client_key_file=dict(type="path"),
-        connect_timeout=dict(type="float", default=10.0),
-    )
-
-
-def _connection_kwargs(params):
-    kwargs = dict(
-        host=params["login_host"],
-        port=params["login_port"],
-        db=params["db"],
-        username=params.get("login_user"),
-        password=params.get("login_password"),
-        socket_connect_timeout=params.get("connect_timeout", 10.0),
-        socket_timeout=params.get("socket_timeout", 60.0),
-    )
-    if int(getattr(redis, "__version__", "0").split(".")[0]) >= 5:
-        kwargs["protocol"] = 2
-    if params.get("tls"):
-        kwargs.update(
-            ssl_cert_reqs="required" if params.get("validate_certs", True) else "none",
-            ssl_ca_certs=params.get("ca_certs"),
-            ssl_certfile=params.get("client_cert_file"),
-            ssl_keyfile=params.get("client_key_file"),
-        )
-    return kwargs
-
-
-def client(params):
-    """A redis-py client for the commands that are not bulk (SCAN, INFO, UNLINK...)."""
-    kwargs = _connection_kwargs(params)
-    if params.get("tls"):
-        kwargs["ssl"] = True
-    return redis.Redis(**kwargs)
-
-
-def raw_connection(params):
-    """A connected, authenticated redis-py Connection whose socket the loader writes on."""
-    kwargs = _connection_kwargs(params)
-    cls = redis.SSLConnection if params.get("tls") else redis.Connection
-    conn = cls(**kwargs)
-    conn.connect()
-    return conn
 
 
 # --- input files -------------------------------------------------------------------------------
@@ -241,90 +182,6 @@ def read_records(fileobj, fmt, default_ttl=None, errors=None):  # noqa: PLR0912 
         yield lineno, key, value, ttl
 
 
-# --- RESP ----------------------------------------------------------------------------------------
-def encode_command(*args):
-    """RESP array of bulk strings (bytes or str or int arguments)."""
-    out = [b"*%d\r\n" % len(args)]
-    for arg in args:
-        if isinstance(arg, int):
-            data = b"%d" % arg
-        elif isinstance(arg, str):
-            data = arg.encode("utf-8")
-        else:
-            data = arg
-        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    return b"".join(out)
-
-
-def set_command(key, value, ttl_ms, mode):
-    """SET for one record; NX for mode missing, GET for mode replace (to compare the old value)."""
-    if ttl_ms:
-        ttl = b"%d" % ttl_ms
-        head = b"*5\r\n" if mode == "overwrite" else b"*6\r\n"
-        cmd = b"%b$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$2\r\nPX\r\n$%d\r\n%b\r\n" % (
-            head, len(key), key, len(value), value, len(ttl), ttl)
-    else:
-        head = b"*3\r\n" if mode == "overwrite" else b"*4\r\n"
-        cmd = b"%b$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (head, len(key), key, len(value), value)
-    if mode == "missing":
-        return cmd + b"$2\r\nNX\r\n"
-    if mode == "replace":
-        return cmd + b"$3\r\nGET\r\n"
-    return cmd
-
-
-def restore_command(key, payload, expire_ms, mode):
-    """RESTORE with the absolute expiry (ABSTTL); REPLACE unless mode is missing."""
-    args = [b"RESTORE", key, expire_ms if expire_ms and expire_ms > 0 else 0, payload]
-    if expire_ms and expire_ms > 0:
-        args.append(b"ABSTTL")
-    if mode != "missing":
-        args.append(b"REPLACE")
-    return encode_command(*args)
-
-
-class ProtocolError(Exception):
-    """The server's reply could not be parsed."""
-
-
-def parse_reply(buf, pos):  # noqa: PLR0911 -- one return per RESP type
-    """Parse one RESP2 reply of buf at pos: (kind, value, next_pos) or None when incomplete.
-
-    kind is one of "+", "-", ":", "$", "*"; arrays are returned with parsed elements.
-    """
-    end = buf.find(_CRLF, pos)
-    if end < 0:
-        return None
-    kind = buf[pos:pos + 1]
-    line = bytes(buf[pos + 1:end])
-    if kind == b"_":
-        return "$", None, end + 2
-    if kind in (b"+", b"-"):
-        return kind.decode(), line, end + 2
-    if kind == b":":
-        return ":", int(line), end + 2
-    if kind == b"$":
-        size = int(line)
-        if size < 0:
-            return "$", None, end + 2
-        stop = end + 2 + size
-        if len(buf) < stop + 2:
-            return None
-        return "$", bytes(buf[end + 2:stop]), stop + 2
-    if kind == b"*":
-        count = int(line)
-        nxt = end + 2
-        items = []
-        for _dummy in range(max(count, 0)):
-            sub = parse_reply(buf, nxt)
-            if sub is None:
-                return None
-            items.append(sub[1])
-            nxt = sub[2]
-        return "*", items if count >= 0 else None, nxt
-    raise ProtocolError(f"unexpected reply type {kind!r}")
-
-
 # --- the loader ----------------------------------------------------------------------------------
 class _Batch:
     __slots__ = ("done", "keys", "values")
@@ -467,7 +324,7 @@ def set_classifier(mode):
     if mode == "overwrite":
         def classify(kind, value, batch, index):
             return "written" if kind == "+" else _error_text(value)
-        return classify, {_OK: "written"}
+        return classify, {OK: "written"}
     if mode == "missing":
         def classify(kind, value, batch, index):
             if kind == "+":
@@ -475,13 +332,13 @@ def set_classifier(mode):
             if kind == "$" and value is None:
                 return "unchanged"
             return _error_text(value) if kind == "-" else f"unexpected reply {value!r}"
-        return classify, {_OK: "written", _NIL: "unchanged"}
+        return classify, {OK: "written", NIL: "unchanged"}
 
     def classify_replace(kind, value, batch, index):
         if kind == "$":
             return "same" if value == batch.values[index] else "written"
         return _error_text(value) if kind == "-" else f"unexpected reply {value!r}"
-    return classify_replace, {_NIL: "written"}
+    return classify_replace, {NIL: "written"}
 
 
 def restore_classifier(mode):
@@ -491,7 +348,7 @@ def restore_classifier(mode):
         if kind == "-" and mode == "missing" and value.startswith(b"BUSYKEY"):
             return "unchanged"
         return _error_text(value)
-    return classify, {_OK: "written"}
+    return classify, {OK: "written"}
 
 
 def check_classifier(mode, snapshot):
@@ -507,7 +364,7 @@ def check_classifier(mode, snapshot):
         if kind == "$":
             return "same" if value == batch.values[index] else "written"
         return _error_text(value)
-    return classify_get, {_NIL: "written"}
+    return classify_get, {NIL: "written"}
 
 
 def commands_for(records, mode, snapshot, check_mode, now_ms, skipped):  # noqa: PLR0917 -- internal generator
@@ -515,53 +372,51 @@ def commands_for(records, mode, snapshot, check_mode, now_ms, skipped):  # noqa:
 
     Snapshot records whose absolute expiry has passed are counted in skipped["expired"], not sent.
     """
+    if check_mode:
+        probe = key_encoder("GET" if mode == "replace" and not snapshot else "EXISTS")
+    encode_set = set_encoder(mode)
     for _dummy, key, value, ttl in records:
         if snapshot and ttl is not None and 0 < ttl <= now_ms:
             skipped["expired"] += 1
             continue
         if check_mode:
-            if mode == "replace" and not snapshot:
-                yield key, value, b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(key), key)
-            else:
-                yield key, value, b"*2\r\n$6\r\nEXISTS\r\n$%d\r\n%b\r\n" % (len(key), key)
+            yield key, value, probe(key)
         elif snapshot:
             yield key, value, restore_command(key, value, ttl, mode)
         else:
-            yield key, value, set_command(key, value, ttl, mode)
+            yield key, value, encode_set(key, value, ttl)
 
 
 def batched(commands, buffer_bytes, keep_values):
     """Group (key, value, command) into (keys, values, payload) of about buffer_bytes."""
+    # Bound methods, rebound with each new batch: this loop runs once per key. ``len`` is a cheap
+    # no-op for the values that need not be kept.
     parts, keys, values, size = [], [], [], 0
+    add_part, add_key, add_value = parts.append, keys.append, values.append if keep_values else len
     for key, value, cmd in commands:
-        parts.append(cmd)
-        keys.append(key)
-        if keep_values:
-            values.append(value)
+        add_part(cmd)
+        add_key(key)
+        add_value(value)
         size += len(cmd)
         if size >= buffer_bytes:
             yield keys, values, b"".join(parts)
             parts, keys, values, size = [], [], [], 0
+            add_part, add_key, add_value = parts.append, keys.append, values.append if keep_values else len
     if parts:
         yield keys, values, b"".join(parts)
 
 
-_SET_TAIL = {"overwrite": b"", "missing": b"$2\r\nNX\r\n", "replace": b"$3\r\nGET\r\n"}
-_SET_HEAD = {"overwrite": (b"*5\r\n", b"*3\r\n"), "missing": (b"*6\r\n", b"*4\r\n"), "replace": (b"*6\r\n", b"*4\r\n")}
-
-
-def csv_fast_batches(fileobj, mode, default_ttl, buffer_bytes, keep_values, errors, counter):  # noqa: PLR0912,PLR0915,PLR0917 -- the hot loop is inlined on purpose
-    """The CSV path of a load, without the csv module while the lines need no CSV quoting.
+def csv_fast_commands(fileobj, mode, default_ttl, errors):
+    """The (key, value, SET command) of a CSV file, without the csv module while the lines need no quoting.
 
     A line with exactly one or two commas and no double quote is split as it is (bytes, no
     decoding); from the first line with a double quote on, the rest of the file goes through the
-    csv module (quoted fields, commas and newlines in values). Integer TTLs become SET ... EX.
-    ``counter["parsed"]`` counts the records handed over.
+    csv module (quoted fields, commas and newlines in values). Integer TTLs are sent as they are
+    written, with SET ... EX; others become milliseconds (PX). Bad lines are added to ``errors``.
     """
-    tail = _SET_TAIL[mode]
-    head_ttl, head_none = _SET_HEAD[mode]
+    encode_ex = set_encoder(mode, "EX")
+    encode_px = set_encoder(mode, "PX")
     default_ms = ttl_to_ms(None, default_ttl)
-    parts, keys, values, size = [], [], [], 0
     lineno = 0
     rest = None
     for raw in fileobj:
@@ -569,16 +424,15 @@ def csv_fast_batches(fileobj, mode, default_ttl, buffer_bytes, keep_values, erro
         if b'"' in raw:
             rest = raw
             break
-        line = raw.rstrip(b"\r\n")
-        if not line:
-            continue
-        fields = line.split(b",")
+        fields = raw.rstrip(b"\r\n").split(b",")
         nfields = len(fields)
         if nfields == 3:
             key, value, ttl = fields
         elif nfields == 2:
             key, value = fields
             ttl = b""
+        elif fields == [b""]:
+            continue
         else:
             errors.append(dict(line=lineno, key=None, error=f"a CSV row needs 2 or 3 fields (key,value[,ttl]), found {nfields}"))
             continue
@@ -587,54 +441,36 @@ def csv_fast_batches(fileobj, mode, default_ttl, buffer_bytes, keep_values, erro
         if not key:
             errors.append(dict(line=lineno, key=None, error="empty key"))
             continue
-        if ttl[:1] in b"123456789" and ttl.isdigit() and ttl:
-            cmd = b"%b$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$2\r\nEX\r\n$%d\r\n%b\r\n%b" % (
-                head_ttl, len(key), key, len(value), value, len(ttl), ttl, tail)
-        else:
-            try:
-                ttl_ms = ttl_to_ms(ttl.decode("ascii", "replace"), default_ttl) if ttl else default_ms
-            except RecordError as exc:
-                errors.append(dict(line=lineno, key=key.decode("utf-8", "backslashreplace"), error=str(exc)))
-                continue
-            if ttl_ms:
-                cmd = set_command(key, value, ttl_ms, mode)
-            else:
-                cmd = b"%b$3\r\nSET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n%b" % (head_none, len(key), key, len(value), value, tail)
-        parts.append(cmd)
-        keys.append(key)
-        if keep_values:
-            values.append(value)
-        size += len(cmd)
-        if size >= buffer_bytes:
-            counter["parsed"] += len(keys)
-            yield keys, values, b"".join(parts)
-            parts, keys, values, size = [], [], [], 0
-    if parts:
-        counter["parsed"] += len(keys)
-        yield keys, values, b"".join(parts)
+        if ttl.isdigit() and ttl[:1] != b"0":
+            yield key, value, encode_ex(key, value, ttl)
+            continue
+        try:
+            ttl_ms = ttl_to_ms(ttl.decode("ascii", "replace"), default_ttl) if ttl else default_ms
+        except RecordError as exc:
+            errors.append(dict(line=lineno, key=key.decode("utf-8", "backslashreplace"), error=str(exc)))
+            continue
+        yield key, value, encode_px(key, value, ttl_ms)
     if rest is not None:
-        first = lineno - 1
+        yield from commands_for(_quoted_csv_records(rest, fileobj, lineno - 1, default_ttl, errors), mode, False, False, 0, None)
 
-        def remaining():
-            yield rest
-            yield from fileobj
 
-        text = (chunk.decode("utf-8") for chunk in remaining())
-        reader = csv.reader(text)
+def _quoted_csv_records(first_line, fileobj, lines_before, default_ttl, errors):
+    """The records of the rest of a CSV file read with the csv module, from ``first_line`` on."""
 
-        def records():
-            for row in reader:
-                if not row:
-                    continue
-                try:
-                    key, value, ttl_ms = parse_csv_row(row, default_ttl)
-                except RecordError as exc:
-                    errors.append(dict(line=first + reader.line_num, key=row[0] or None, error=str(exc)))
-                    continue
-                counter["parsed"] += 1
-                yield first + reader.line_num, key, value, ttl_ms
+    def remaining():
+        yield first_line
+        yield from fileobj
 
-        yield from batched(commands_for(records(), mode, False, False, 0, None), buffer_bytes, keep_values)
+    reader = csv.reader(chunk.decode("utf-8") for chunk in remaining())
+    for row in reader:
+        if not row:
+            continue
+        try:
+            key, value, ttl_ms = parse_csv_row(row, default_ttl)
+        except RecordError as exc:
+            errors.append(dict(line=lines_before + reader.line_num, key=row[0] or None, error=str(exc)))
+            continue
+        yield lines_before + reader.line_num, key, value, ttl_ms
 
 
 def sniff_format(path, fileobj):
@@ -651,15 +487,14 @@ def load_file(sock, fileobj, fmt, mode="missing", default_ttl=None, check_mode=F
     snapshot = fmt == "snapshot"
     parse_errors = []
     skipped = dict(expired=0)
-    counter = dict(parsed=0)
     keep_values = mode == "replace" and not snapshot
     started = time.monotonic()
     if fmt == "csv" and not check_mode:
-        batches = csv_fast_batches(fileobj, mode, default_ttl, buffer_bytes, keep_values, parse_errors, counter)
+        cmds = csv_fast_commands(fileobj, mode, default_ttl, parse_errors)
     else:
         records = read_records(fileobj, fmt, default_ttl, parse_errors)
         cmds = commands_for(records, mode, snapshot, check_mode, int(time.time() * 1000), skipped)
-        batches = batched(cmds, buffer_bytes, keep_values)
+    batches = batched(cmds, buffer_bytes, keep_values)
     if check_mode:
         classify, fast = check_classifier(mode, snapshot)
     elif snapshot:

@@ -63,6 +63,15 @@ def _glob_tokens(pattern):
     return tokens
 
 
+def scan_argument_spec():
+    """The options of the modules that walk a key pattern with SCAN (redis_keys_info, redis_purge,
+    redis_snapshot); each module documents O(pattern) in its own words."""
+    return dict(
+        pattern=dict(type="str", required=True),
+        scan_count=dict(type="int", default=1000),
+    )
+
+
 def matches_everything(pattern):
     """True for a glob that can match every key of a database, in any spelling.
 

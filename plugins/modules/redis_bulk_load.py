@@ -8,6 +8,9 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: redis_bulk_load
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.redis
 short_description: Load keys into Redis from a file, pipelined at the speed of redis-cli --pipe
 version_added: 0.1.0
 description:
@@ -27,11 +30,6 @@ description:
     one was written. A TTL refreshed on a key of the same value is not a change.
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - redis (redis-py) >= 3.5 on the host the module runs on
-extends_documentation_fragment:
-  - opskit.webstack.redis
-  - opskit.webstack.redis.keyspace
 options:
   src:
     description:
@@ -75,11 +73,9 @@ options:
     default: true
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Sends C(EXISTS) (or C(GET) for O(mode=replace)) for each key and reports what would be written.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - Over TLS the replies are read after each buffer instead of by a second thread (an SSL socket
@@ -173,30 +169,24 @@ keys_per_second:
 import os
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
+from ansible_collections.opskit.webstack.plugins.module_utils._redis import (
+    RedisError,
+    connect_raw,
+    redis_module,
+)
 from ansible_collections.opskit.webstack.plugins.module_utils._redis_bulk import (
     FILE_FORMATS,
-    HAS_REDIS,
     LOAD_MODES,
-    REDIS_IMPORT_ERROR,
-    ProtocolError,
     RecordError,
-    connection_argument_spec,
     load_file,
-    raw_connection,
     sniff_format,
 )
-
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # reported by missing_required_lib in main()
-    RedisError = OSError
+from ansible_collections.opskit.webstack.plugins.module_utils._redis_resp import ProtocolError
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
+    module = redis_module(
         src=dict(type="path", required=True),
         format=dict(type="str", default="auto", choices=list(FILE_FORMATS)),
         mode=dict(type="str", default="missing", choices=list(LOAD_MODES)),
@@ -205,18 +195,12 @@ def main():
         max_errors=dict(type="int", default=20),
         fail_on_error=dict(type="bool", default=True),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=to_native(REDIS_IMPORT_ERROR))
     params = module.params
     if params["buffer_size"] < 4096:
         module.fail_json(msg="Failed to load keys: buffer_size must be at least 4096 bytes")
     if not os.path.isfile(params["src"]):
         module.fail_json(msg="Failed to load keys: {} is not a file on the target".format(params["src"]))
-    try:
-        conn = raw_connection(params)
-    except (RedisError, OSError) as exc:
-        module.fail_json(msg="Failed to connect to Redis at {}:{}: {}".format(params["login_host"], params["login_port"], to_native(exc)))
+    conn = connect_raw(module)
     try:
         with open(params["src"], "rb") as handle:
             fmt = params["format"] if params["format"] != "auto" else sniff_format(params["src"], handle)

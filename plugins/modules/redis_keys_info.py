@@ -8,6 +8,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: redis_keys_info
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.redis
+  - opskit.webstack.redis.scan
 short_description: Count the keys of a pattern with SCAN, with a sample and their TTLs
 version_added: 0.1.0
 description:
@@ -17,11 +21,6 @@ description:
     are there already, and by tests to check what was loaded.
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - redis (redis-py) >= 3.5 on the host the module runs on
-extends_documentation_fragment:
-  - opskit.webstack.redis
-  - opskit.webstack.redis.keyspace
 options:
   pattern:
     description: Glob-style pattern (C(SCAN MATCH) syntax).
@@ -39,22 +38,19 @@ options:
     description: Return the remaining TTL (ms) of the sampled keys.
     type: bool
     default: false
-  scan_count:
-    description: C(COUNT) hint of each C(SCAN) step.
-    type: int
-    default: 1000
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads only.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: N/A
     details: Reads only.
 seealso:
   - module: opskit.webstack.redis_purge
   - module: community.general.redis_info
+  - name: SCAN
+    description: What SCAN guarantees while the keyspace changes (a key may be counted twice; the module counts it once).
+    link: https://redis.io/docs/latest/commands/scan/
 """
 
 EXAMPLES = r"""
@@ -87,39 +83,23 @@ sample_ttl_ms:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.opskit.webstack.plugins.module_utils._redis_bulk import (
-    HAS_REDIS,
-    REDIS_IMPORT_ERROR,
-    client,
-    connection_argument_spec,
-)
-from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import count_keys
-
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # reported by missing_required_lib in main()
-    RedisError = OSError
+from ansible_collections.opskit.webstack.plugins.module_utils._redis import RedisError, connect, redis_module
+from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import count_keys, scan_argument_spec
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
-        pattern=dict(type="str", required=True),
+    module = redis_module(
+        scan_argument_spec(),
         limit=dict(type="int", default=0),
         sample=dict(type="int", default=5),
         with_ttl=dict(type="bool", default=False),
-        scan_count=dict(type="int", default=1000),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=to_native(REDIS_IMPORT_ERROR))
     params = module.params
     if params["limit"] < 0 or params["sample"] < 0 or params["scan_count"] < 1:
         module.fail_json(msg="Failed to count keys: limit and sample must not be negative, scan_count must be positive")
     try:
-        result = count_keys(client(params), params["pattern"], params["scan_count"], params["limit"],
+        result = count_keys(connect(module), params["pattern"], params["scan_count"], params["limit"],
                             params["sample"], params["with_ttl"])
     except (RedisError, OSError) as exc:
         module.fail_json(msg="Failed to count the keys of {}: {}".format(params["pattern"], to_native(exc)), exception=traceback.format_exc())

@@ -8,6 +8,9 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: redis_memory
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.redis
 short_description: Apply the memory settings of a Redis server live and persist them
 version_added: 0.1.0
 description:
@@ -32,10 +35,6 @@ description:
     C(opskit.webstack.redis_tuning) role.
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - redis (redis-py) >= 3.4 on the host the module runs on
-extends_documentation_fragment:
-  - opskit.webstack.redis
 options:
   maxmemory:
     description:
@@ -77,11 +76,9 @@ options:
     default: rewrite
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the live values and the config file, reports what would change and sets nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: full
 notes:
   - C(CONFIG REWRITE) writes the whole live configuration into the file, so a parameter changed live
@@ -173,43 +170,17 @@ rewritten:
   type: bool
 """
 
-import traceback
-
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible_collections.opskit.webstack.plugins.module_utils import _redis_memory as rm
-
-try:
-    import redis
-
-    HAS_REDIS = True
-    REDIS_IMPORT_ERROR = None
-except ImportError:
-    HAS_REDIS = False
-    REDIS_IMPORT_ERROR = traceback.format_exc()
-
-
-def connect(params):
-    kwargs = {
-        "host": params["login_host"],
-        "port": params["login_port"],
-        "password": params["login_password"] or None,
-        "socket_timeout": 10,
-        "socket_connect_timeout": 10,
-        "decode_responses": True,
-    }
-    if params["login_user"]:
-        kwargs["username"] = params["login_user"]
-    if params["tls"]:
-        kwargs.update(
-            ssl=True,
-            ssl_cert_reqs="required" if params["validate_certs"] else None,
-            ssl_ca_certs=params["ca_certs"],
-            ssl_certfile=params["client_cert_file"],
-            ssl_keyfile=params["client_key_file"],
-        )
-    client = redis.Redis(**kwargs)
-    client.ping()
-    return client
+from ansible_collections.opskit.webstack.plugins.module_utils._redis import (
+    HAS_REDIS,
+    REDIS_IMPORT_ERROR,
+    RedisConnectError,
+    connect,
+    redis,
+    redis_common_argument_spec,
+    where,
+)
 
 
 def read_file(path):
@@ -226,7 +197,7 @@ class RedisMemory:
     def __init__(self, module):
         self.module = module
         self.params = module.params
-        self.where = f"{module.params['login_host']}:{module.params['login_port']}"
+        self.where = where(module)
         self.result = {"changed": False, "config_file": "", "rewritten": False, "memory_limit": {"bytes": None, "source": "not read yet"}}
 
     def fail(self, msg):
@@ -234,11 +205,9 @@ class RedisMemory:
 
     def connect(self):
         try:
-            return connect(self.params)
-        except redis.exceptions.AuthenticationError as exc:
-            self.fail(f"Failed to authenticate to Redis at {self.where}: {exc}")
-        except (redis.exceptions.RedisError, OSError) as exc:
-            self.fail(f"Failed to connect to Redis at {self.where}: {exc}")
+            return connect(self.params, decode_responses=True)
+        except RedisConnectError as exc:
+            self.fail(str(exc))
         return None
 
     def desired(self, client):
@@ -335,15 +304,7 @@ class RedisMemory:
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            login_host=dict(type="str", default="127.0.0.1"),
-            login_port=dict(type="int", default=6379),
-            login_user=dict(type="str"),
-            login_password=dict(type="str", no_log=True),
-            tls=dict(type="bool", default=False),
-            validate_certs=dict(type="bool", default=True),
-            ca_certs=dict(type="path"),
-            client_cert_file=dict(type="path"),
-            client_key_file=dict(type="path"),
+            redis_common_argument_spec(),
             maxmemory=dict(type="str"),
             maxmemory_policy=dict(type="str", choices=list(rm.POLICIES)),
             config=dict(type="dict", default={}),
@@ -352,7 +313,6 @@ def main():
             used_as_cache=dict(type="bool", default=True),
             persist=dict(type="str", choices=["rewrite", "none"], default="rewrite"),
         ),
-        required_together=[("client_cert_file", "client_key_file")],
         supports_check_mode=True,
     )
     if not HAS_REDIS:

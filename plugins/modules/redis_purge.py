@@ -8,6 +8,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: redis_purge
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.redis
+  - opskit.webstack.redis.scan
 short_description: Remove the keys of a pattern with SCAN and UNLINK in batches, never KEYS
 version_added: 0.1.0
 description:
@@ -20,11 +24,6 @@ description:
     not counted.
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - redis (redis-py) >= 3.5 on the host the module runs on
-extends_documentation_fragment:
-  - opskit.webstack.redis
-  - opskit.webstack.redis.keyspace
 options:
   pattern:
     description: Glob-style pattern of the keys to remove (C(SCAN MATCH) syntax).
@@ -38,17 +37,11 @@ options:
     description: Keys removed with one C(UNLINK).
     type: int
     default: 500
-  scan_count:
-    description: C(COUNT) hint of each C(SCAN) step.
-    type: int
-    default: 1000
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Counts the matching keys and removes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 seealso:
   - module: opskit.webstack.redis_snapshot
@@ -93,7 +86,7 @@ longest_batch_ms:
   type: float
   sample: 1.8
 seconds:
-  description: Time taken.
+  description: Time from the first SCAN to the last UNLINK's reply.
   returned: always
   type: float
   sample: 1.7
@@ -101,36 +94,13 @@ seconds:
 
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.opskit.webstack.plugins.module_utils._redis_bulk import (
-    HAS_REDIS,
-    REDIS_IMPORT_ERROR,
-    client,
-    connection_argument_spec,
-)
-from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import (
-    matches_everything,
-    purge,
-)
-
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # reported by missing_required_lib in main()
-    RedisError = OSError
+from ansible_collections.opskit.webstack.plugins.module_utils._redis import RedisError, connect, redis_module
+from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import matches_everything, purge, scan_argument_spec
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
-        pattern=dict(type="str", required=True),
-        confirm_all=dict(type="bool", default=False),
-        batch_size=dict(type="int", default=500),
-        scan_count=dict(type="int", default=1000),
-    )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=to_native(REDIS_IMPORT_ERROR))
+    module = redis_module(scan_argument_spec(), confirm_all=dict(type="bool", default=False), batch_size=dict(type="int", default=500))
     params = module.params
     if params["pattern"] == "":
         module.fail_json(msg="Failed to purge keys: the pattern is empty")
@@ -140,7 +110,7 @@ def main():
     if params["batch_size"] < 1 or params["scan_count"] < 1:
         module.fail_json(msg="Failed to purge keys: batch_size and scan_count must be positive")
     try:
-        result = purge(client(params), params["pattern"], params["batch_size"], params["scan_count"], module.check_mode)
+        result = purge(connect(module), params["pattern"], params["batch_size"], params["scan_count"], module.check_mode)
     except (RedisError, OSError) as exc:
         module.fail_json(msg="Failed to purge the keys of {}: {}".format(params["pattern"], to_native(exc)), exception=traceback.format_exc())
     module.exit_json(changed=(result["matched"] if module.check_mode else result["purged"]) > 0, **result)

@@ -8,6 +8,10 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: redis_snapshot
+extends_documentation_fragment:
+  - opskit.webstack.attributes
+  - opskit.webstack.redis
+  - opskit.webstack.redis.scan
 short_description: Save the keys of a pattern with their TTLs to a file (SCAN and DUMP)
 version_added: 0.1.0
 description:
@@ -21,11 +25,6 @@ description:
   - The snapshot is not a point-in-time image; keys written during the C(SCAN) may or may not be in it.
 author:
   - opskit maintainers (@opskit)
-requirements:
-  - redis (redis-py) >= 3.5 on the host the module runs on
-extends_documentation_fragment:
-  - opskit.webstack.redis
-  - opskit.webstack.redis.keyspace
 options:
   pattern:
     description: Glob-style pattern of the keys to save (C(SCAN MATCH) syntax).
@@ -35,21 +34,15 @@ options:
     description: File to write on the target; its directory must exist.
     type: path
     required: true
-  scan_count:
-    description: C(COUNT) hint of each C(SCAN) step.
-    type: int
-    default: 1000
   batch_size:
     description: Keys read with one pipelined round of C(DUMP).
     type: int
     default: 1000
 attributes:
   check_mode:
-    description: Can run in check_mode and return changed status prediction without modifying target.
     support: full
     details: Reads the keys and reports whether the file would change; writes nothing.
   diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
   - C(DUMP) payloads are tied to the RDB version; restore into the same or a newer Redis.
@@ -67,62 +60,43 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-keys:
-  description: Keys saved.
-  returned: always
-  type: int
-  sample: 1200
 dest:
   description: The file written.
   returned: always
   type: str
   sample: /srv/releases/42/cache-items.snapshot
+keys:
+  description: Keys saved.
+  returned: always
+  type: int
+  sample: 1200
+seconds:
+  description: Time from the first SCAN to the file written (or compared, when unchanged).
+  returned: always
+  type: float
+  sample: 0.42
 sha256:
   description: SHA-256 of the file's content.
   returned: always
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
-seconds:
-  description: Time taken.
-  returned: always
-  type: float
-  sample: 0.42
 """
 
 import os
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
-from ansible_collections.opskit.webstack.plugins.module_utils._redis_bulk import (
-    HAS_REDIS,
-    REDIS_IMPORT_ERROR,
-    client,
-    connection_argument_spec,
-)
-from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import (
-    snapshot_lines,
-    write_snapshot,
-)
-
-try:
-    from redis.exceptions import RedisError
-except ImportError:  # reported by missing_required_lib in main()
-    RedisError = OSError
+from ansible_collections.opskit.webstack.plugins.module_utils._redis import RedisError, connect, redis_module
+from ansible_collections.opskit.webstack.plugins.module_utils._rediskeys import scan_argument_spec, snapshot_lines, write_snapshot
 
 
 def main():
-    argument_spec = connection_argument_spec()
-    argument_spec.update(
-        pattern=dict(type="str", required=True),
+    module = redis_module(
+        scan_argument_spec(),
         dest=dict(type="path", required=True),
-        scan_count=dict(type="int", default=1000),
         batch_size=dict(type="int", default=1000),
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-    if not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=to_native(REDIS_IMPORT_ERROR))
     params = module.params
     if not os.path.isdir(os.path.dirname(os.path.abspath(params["dest"]))):
         module.fail_json(msg="Failed to save a snapshot: the directory of {} does not exist".format(params["dest"]))
@@ -130,7 +104,7 @@ def main():
         module.fail_json(msg="Failed to save a snapshot: scan_count and batch_size must be positive")
     started = time.monotonic()
     try:
-        lines, keys = snapshot_lines(client(params), params["pattern"], params["scan_count"], params["batch_size"])
+        lines, keys = snapshot_lines(connect(module), params["pattern"], params["scan_count"], params["batch_size"])
         changed, sha = write_snapshot(lines, params["dest"], check_mode=module.check_mode)
     except (RedisError, OSError) as exc:
         module.fail_json(msg="Failed to save the keys of {} to {}: {}".format(params["pattern"], params["dest"], to_native(exc)),

@@ -1,4 +1,5 @@
-"""Tests of plugins/module_utils/_redis_bulk.py and _rediskeys.py (the cache_warm modules' code).
+"""Tests of plugins/module_utils/_redis_bulk.py and _rediskeys.py (the cache_warm modules' code);
+the RESP codec is tested in test_redis_resp.py, the connection in test_redis.py.
 
 Pure functions are tested directly; loading, snapshot, restore and purge run against a real
 opskit/redis:7 container on 127.0.0.1:18328 (the bench-warm port block), skipped when Docker or
@@ -19,6 +20,8 @@ import uuid
 import pytest
 from ansible_collections.opskit.webstack.plugins.module_utils import _redis_bulk as rb
 from ansible_collections.opskit.webstack.plugins.module_utils import _rediskeys as rk
+from ansible_collections.opskit.webstack.plugins.module_utils._redis import connect_raw
+from ansible_collections.opskit.webstack.plugins.module_utils._redis_resp import parse_reply
 
 IMAGE = "opskit/redis:7"
 PORT = 18328
@@ -64,52 +67,6 @@ def test_parse_jsonl_line_values_and_errors():
 
 
 @pytest.mark.parametrize(
-    ("mode", "ttl", "expected"),
-    [
-        ("overwrite", None, [b"SET", b"k", b"v"]),
-        ("overwrite", 1500, [b"SET", b"k", b"v", b"PX", b"1500"]),
-        ("missing", 1000, [b"SET", b"k", b"v", b"PX", b"1000", b"NX"]),
-        ("replace", None, [b"SET", b"k", b"v", b"GET"]),
-    ],
-)
-def test_set_command_is_valid_resp(mode, ttl, expected):
-    cmd = rb.set_command(b"k", b"v", ttl, mode)
-    kind, value, end = rb.parse_reply(cmd, 0)
-    assert (kind, value, end) == ("*", expected, len(cmd))
-
-
-def test_restore_command():
-    _kind, value, _unused = rb.parse_reply(rb.restore_command(b"k", b"\x00\x01", 1700000000000, "overwrite"), 0)
-    assert value == [b"RESTORE", b"k", b"1700000000000", b"\x00\x01", b"ABSTTL", b"REPLACE"]
-    _kind, value, _unused = rb.parse_reply(rb.restore_command(b"k", b"p", -1, "missing"), 0)
-    assert value == [b"RESTORE", b"k", b"0", b"p"]
-
-
-@pytest.mark.parametrize(
-    ("buf", "expected"),
-    [
-        (b"+OK\r\n", ("+", b"OK", 5)),
-        (b"-ERR no\r\n", ("-", b"ERR no", 9)),
-        (b":42\r\n", (":", 42, 5)),
-        (b"$3\r\nabc\r\n", ("$", b"abc", 9)),
-        (b"$-1\r\n", ("$", None, 5)),
-        (b"_\r\n", ("$", None, 3)),
-        (b"*2\r\n$1\r\na\r\n:1\r\n", ("*", [b"a", 1], 15)),
-        (b"$3\r\nab", None),
-        (b"+OK", None),
-        (b"*2\r\n$1\r\na\r\n", None),
-    ],
-)
-def test_parse_reply(buf, expected):
-    assert rb.parse_reply(bytearray(buf), 0) == expected
-
-
-def test_parse_reply_rejects_garbage():
-    with pytest.raises(rb.ProtocolError):
-        rb.parse_reply(b"?what\r\n", 0)
-
-
-@pytest.mark.parametrize(
     ("pattern", "everything"),
     [("*", True), ("**", True), ("?*", True), ("*?", True), ("?", False), ("a*", False), ("*:*", False), ("", False), ("[*]", False)],
 )
@@ -119,8 +76,8 @@ def test_matches_everything(pattern, everything):
 
 def test_csv_fast_path_switches_to_the_csv_module_on_quotes():
     data = b'key,value,ttl\na,1,10\nb,2\nbad\nc,"x, ""y""\nz",5\nd,4,soon\ne,5,0\n'
-    errors, counter = [], {"parsed": 0}
-    batches = list(rb.csv_fast_batches(io.BytesIO(data), "overwrite", None, 1 << 20, False, errors, counter))
+    errors = []
+    batches = list(rb.batched(rb.csv_fast_commands(io.BytesIO(data), "overwrite", None, errors), 1 << 20, False))
     keys = [k for batch in batches for k in batch[0]]
     payload = b"".join(batch[2] for batch in batches)
     assert keys == [b"a", b"b", b"c", b"e"]
@@ -128,7 +85,7 @@ def test_csv_fast_path_switches_to_the_csv_module_on_quotes():
     assert b'x, "y"\nz' in payload
     replies, pos = [], 0
     while pos < len(payload):
-        _kind, value, pos = rb.parse_reply(payload, pos)
+        _kind, value, pos = parse_reply(payload, pos)
         replies.append(value)
     assert replies[0] == [b"SET", b"a", b"1", b"EX", b"10"]
     assert replies[1] == [b"SET", b"b", b"2"]
@@ -167,7 +124,7 @@ def server():
 
 
 def _load(params, data, fmt, **kwargs):
-    conn = rb.raw_connection(params)
+    conn = connect_raw(params)
     try:
         return rb.load_file(conn._sock, io.BytesIO(data), fmt, **kwargs)
     finally:
