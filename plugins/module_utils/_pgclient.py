@@ -20,7 +20,9 @@ The one way the postgres_backup and postgres_restore roles (through the module
   the password file. So an interrupted run leaves no ``pg_dump`` running and no password behind.
 
 The wrapper reaps every process it starts: in a container whose PID 1 is the postmaster, an
-orphan killed by a signal would be taken for a crashed backend and restart the server.
+orphan killed by a signal would be taken for a crashed backend and restart the server. The watcher
+is ended with SIGKILL: a SIGTERM sent while the forked subshell still carries the parent's trap
+would be lost, and the wrapper would wait for it forever.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ watch=$!
 exec 3<&-
 wait "$child"
 rc=$?
-kill "$watch" 2>/dev/null
+kill -KILL "$watch" 2>/dev/null
 wait "$watch" 2>/dev/null
 exit "$rc"
 """
