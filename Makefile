@@ -18,6 +18,7 @@ MODULE    ?= opskit.webstack.health_check
 INVENTORY ?= inventories/local
 # ansible-core series `make sanity` runs: the oldest meta/runtime.yml accepts (its own venv in
 # .cache/sanity-2.17, pinned in .ci/sanity-2.17.lock) and the venv's 2.19, the newest for Python 3.11.
+# The newest 2.x, 2.21, needs Python 3.12+: `make sanity SANITY_CORES="2.17 2.19 2.21"` with python3.12 on PATH.
 SANITY_CORES ?= 2.17 2.19
 
 export PATH := $(BIN):$(PATH)
