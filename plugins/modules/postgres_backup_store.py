@@ -172,7 +172,8 @@ room:
   description: Room on the store's filesystem and what the next backup is expected to need (null without an earlier backup).
   returned: when O(action) is room or discard
   type: dict
-  sample: {"free_bytes": 1048576, "needed_bytes": 2097152, "partial_bytes": 1040000, "removed": true}
+  sample: {"free_bytes": 1048576, "needed_bytes": 2097152, "estimate_bytes": 2097152, "latest_bytes": 1900000,
+           "partial_bytes": 1040000, "removed": true}
 lock:
   description: The lock record found or written.
   returned: when O(action) is lock or unlock
@@ -258,6 +259,9 @@ def room(module, path):
         else:
             info = store.discard(path, params["name"])
         info["needed_bytes"] = max(needed or 0, info["partial_bytes"]) or None
+        info["estimate_bytes"] = needed
+        backups = [item for item in store.list_backups(path) if item["manifest"]]
+        info["latest_bytes"] = backups[0]["manifest"].get("size_bytes") if backups else None
         return info
     info = {"free_bytes": store.free_bytes(path), "needed_bytes": needed}
     if needed is not None and info["free_bytes"] < needed:
