@@ -95,8 +95,8 @@ options:
     type: dict
   takeover:
     description:
-      - With O(action=lock), the owner of a lock to take over (its run's controller process is gone: the caller
-        checked). Any other holder still makes the lock busy.
+      - With O(action=lock), the owner of a lock to take over, because the caller checked that its run's controller
+        process is gone. Any other holder still makes the lock busy.
     type: str
 attributes:
   check_mode:
