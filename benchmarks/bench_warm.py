@@ -9,8 +9,12 @@ All three run inside the container against 127.0.0.1:6379, so none pays for Dock
 The keys/s of ours is the module's own figure (file read, parse, send, every reply checked); the
 wall time of the whole ansible-playbook run is printed beside it. Ours and redis-cli run
 alternately BENCH_WARM_ROUNDS times (default 3) on a flushed database; the best of each counts.
-The last line is JSON: vs_pipe (ours / redis-cli --pipe), vs_naive (ours / one key per round trip).
-Container bench-warm-redis on 127.0.0.1:18320; removed at the end.
+Each flavour of the matrix runs in turn, on the same data: Redis 7 (opskit/redis:7), Redis 8
+(opskit/redis:8) and Valkey 8 (opskit/valkey:8, whose redis-cli is valkey-cli); BENCH_WARM_FLAVOURS
+picks some (comma-separated: redis7,redis8,valkey8).
+The last line is JSON: per flavour, vs_pipe (ours / redis-cli --pipe) and vs_naive (ours / one key
+per round trip), and each flavour's figures. Container bench-warm-redis on 127.0.0.1:18320; removed
+at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ KEYS = int(os.environ.get("BENCH_WARM_KEYS", "1000000"))
 ROUNDS = int(os.environ.get("BENCH_WARM_ROUNDS", "3"))
 NAIVE_SAMPLE = int(os.environ.get("BENCH_WARM_NAIVE_SAMPLE", "20000"))
 TTL = 3600
+FLAVOURS = {"redis7": "opskit/redis:7", "redis8": "opskit/redis:8", "valkey8": "opskit/valkey:8"}
+TARGETS = {"vs_pipe": 0.8, "vs_naive": 20}
 
 PLAYBOOK = """---
 - name: Load the benchmark's keys with the cache_warm role
@@ -127,42 +133,45 @@ def run_pipe(password):
     return KEYS / (micros / 1e6)
 
 
-def main() -> int:
+def bench_flavour(flavour, workdir, playbook, csv_path, resp_path):
+    """ours, redis-cli --pipe and one key per round trip on one image; its summary."""
     password = secrets.token_hex(16)
+    image = FLAVOURS[flavour]
     sh(["docker", "rm", "-f", CONTAINER], check=False)
     results = {"ours": [], "ours_wall_s": [], "pipe": []}
-    with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
-        workdir = Path(tmp)
-        playbook = workdir / "load.yml"
-        playbook.write_text(PLAYBOOK.format(container=CONTAINER))
-        t0 = time.monotonic()
-        csv_path, resp_path = write_data(workdir)
-        print(f"bench-warm: wrote {KEYS} records in {time.monotonic() - t0:.1f}s", file=sys.stderr)
-        try:
-            sh(["docker", "run", "-d", "--name", CONTAINER, "--label", "opskit.bench=warm", "-e", f"REDIS_PASSWORD={password}",
-                "-p", f"127.0.0.1:{PORT}:6379", "opskit/redis:7"])
-            wait_ready(password)
-            sh(["docker", "cp", str(csv_path), f"{CONTAINER}:/tmp/keys.csv"])
-            sh(["docker", "cp", str(resp_path), f"{CONTAINER}:/tmp/keys.resp"])
-            for rnd in range(ROUNDS):
-                cli(password, "FLUSHALL", "SYNC")
-                rate, wall = run_ours(password, playbook, workdir)
-                results["ours"].append(round(rate))
-                results["ours_wall_s"].append(round(wall, 2))
-                assert int(cli(password, "DBSIZE")) == KEYS
-                cli(password, "FLUSHALL", "SYNC")
-                results["pipe"].append(round(run_pipe(password)))
-                assert int(cli(password, "DBSIZE")) == KEYS
-                print(f"bench-warm: round {rnd + 1}: ours {results['ours'][-1]} keys/s (playbook {wall:.1f}s), "
-                      f"redis-cli --pipe {results['pipe'][-1]} keys/s", file=sys.stderr)
-            ttl = int(cli(password, "TTL", "bench:key:1"))
+    try:
+        sh(["docker", "run", "-d", "--name", CONTAINER, "--label", "opskit.bench=warm", "-e", f"REDIS_PASSWORD={password}",
+            "-p", f"127.0.0.1:{PORT}:6379", image])
+        wait_ready(password)
+        server = cli(password, "INFO", "server")
+        version = next((line.split(":", 1)[1].strip() for line in server.splitlines()
+                        if line.startswith(("valkey_version:", "redis_version:"))), "?")
+        if "valkey_version:" in server:
+            version = f"valkey {version}"
+        print(f"bench-warm: {flavour} ({image}, {version})", file=sys.stderr)
+        sh(["docker", "cp", str(csv_path), f"{CONTAINER}:/tmp/keys.csv"])
+        sh(["docker", "cp", str(resp_path), f"{CONTAINER}:/tmp/keys.resp"])
+        for rnd in range(ROUNDS):
             cli(password, "FLUSHALL", "SYNC")
-            naive = float(sh(["docker", "exec", "-e", f"REDIS_PASSWORD={password}", "-e", f"SAMPLE={NAIVE_SAMPLE}", CONTAINER,
-                              "python3", "-c", NAIVE]).stdout.strip())
-        finally:
-            sh(["docker", "rm", "-f", "-v", CONTAINER], check=False)
+            rate, wall = run_ours(password, playbook, workdir)
+            results["ours"].append(round(rate))
+            results["ours_wall_s"].append(round(wall, 2))
+            assert int(cli(password, "DBSIZE")) == KEYS
+            cli(password, "FLUSHALL", "SYNC")
+            results["pipe"].append(round(run_pipe(password)))
+            assert int(cli(password, "DBSIZE")) == KEYS
+            print(f"bench-warm: {flavour} round {rnd + 1}: ours {results['ours'][-1]} keys/s (playbook {wall:.1f}s), "
+                  f"redis-cli --pipe {results['pipe'][-1]} keys/s", file=sys.stderr)
+        ttl = int(cli(password, "TTL", "bench:key:1"))
+        cli(password, "FLUSHALL", "SYNC")
+        naive = float(sh(["docker", "exec", "-e", f"REDIS_PASSWORD={password}", "-e", f"SAMPLE={NAIVE_SAMPLE}", CONTAINER,
+                          "python3", "-c", NAIVE]).stdout.strip())
+    finally:
+        sh(["docker", "rm", "-f", "-v", CONTAINER], check=False)
     ours, pipe = max(results["ours"]), max(results["pipe"])
-    summary = {
+    return {
+        "image": image,
+        "server": version,
         "keys": KEYS,
         "value_bytes": 100,
         "ours_keys_per_s": ours,
@@ -176,6 +185,36 @@ def main() -> int:
         "naive_sample": NAIVE_SAMPLE,
         "ttl_checked": 0 < ttl <= TTL,
         "where": "inside the Redis container, 127.0.0.1:6379",
+    }
+
+
+def main() -> int:
+    flavours = [f.strip() for f in os.environ.get("BENCH_WARM_FLAVOURS", ",".join(FLAVOURS)).split(",") if f.strip()]
+    unknown = [f for f in flavours if f not in FLAVOURS]
+    if unknown:
+        raise SystemExit(f"bench-warm: unknown flavour(s) {unknown}; known: {', '.join(FLAVOURS)}")
+    per = {}
+    with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
+        workdir = Path(tmp)
+        playbook = workdir / "load.yml"
+        playbook.write_text(PLAYBOOK.format(container=CONTAINER))
+        t0 = time.monotonic()
+        csv_path, resp_path = write_data(workdir)
+        print(f"bench-warm: wrote {KEYS} records in {time.monotonic() - t0:.1f}s", file=sys.stderr)
+        for flavour in flavours:
+            per[flavour] = bench_flavour(flavour, workdir, playbook, csv_path, resp_path)
+    for flavour, fig in per.items():
+        print(f"bench-warm: {flavour:<8} ours {fig['ours_keys_per_s']:>8} keys/s  pipe {fig['pipe_keys_per_s']:>8}  "
+              f"naive {fig['naive_keys_per_s']:>6}  vs_pipe {fig['vs_pipe']:.3f} (>= 0.8)  vs_naive {fig['vs_naive']} (>= 20)",
+              file=sys.stderr)
+    summary = {
+        "vs_pipe": {f: fig["vs_pipe"] for f, fig in per.items()},
+        "vs_naive": {f: fig["vs_naive"] for f, fig in per.items()},
+        "keys_per_s": {f: {"ours": fig["ours_keys_per_s"], "pipe": fig["pipe_keys_per_s"], "naive": fig["naive_keys_per_s"]}
+                       for f, fig in per.items()},
+        "targets": TARGETS,
+        "target_met": {f: fig["vs_pipe"] >= TARGETS["vs_pipe"] and fig["vs_naive"] >= TARGETS["vs_naive"] for f, fig in per.items()},
+        "flavours": per,
     }
     print(json.dumps(summary))
     return 0
