@@ -144,10 +144,9 @@ def bench_flavour(flavour, workdir, playbook, csv_path, resp_path):
             "-p", f"127.0.0.1:{PORT}:6379", image])
         wait_ready(password)
         server = cli(password, "INFO", "server")
-        version = next((line.split(":", 1)[1].strip() for line in server.splitlines()
-                        if line.startswith(("valkey_version:", "redis_version:"))), "?")
-        if "valkey_version:" in server:
-            version = f"valkey {version}"
+        fields = dict(line.split(":", 1) for line in server.splitlines() if ":" in line)
+        # Valkey also reports the Redis version it is compatible with (redis_version:7.2.4).
+        version = f"valkey {fields['valkey_version'].strip()}" if "valkey_version" in fields else fields.get("redis_version", "?").strip()
         print(f"bench-warm: {flavour} ({image}, {version})", file=sys.stderr)
         sh(["docker", "cp", str(csv_path), f"{CONTAINER}:/tmp/keys.csv"])
         sh(["docker", "cp", str(resp_path), f"{CONTAINER}:/tmp/keys.resp"])

@@ -26,7 +26,8 @@ def main():
             pipe.set(f"{prefix}:{i}", value)
         for reply in pipe.execute(raise_on_error=False):
             if isinstance(reply, redis.exceptions.ResponseError):
-                if "OOM" in str(reply):
+                # redis-py >= 4.2 (trixie's 6.x) raises OutOfMemoryError without the "OOM" prefix
+                if isinstance(reply, getattr(redis.exceptions, "OutOfMemoryError", ())) or "OOM" in str(reply):
                     oom += 1
                 else:
                     raise reply
