@@ -8,8 +8,8 @@ with ``docker save | docker exec -i HOST docker load``; the example stack is cop
 The controller is this checkout's venv run with no docker at all: a PATH made of links to every
 program but docker*, DOCKER_HOST pointing nowhere, a HOME of its own whose known_hosts holds the
 hosts' keys (host key checking stays on, as ansible.cfg ships it), and an ssh-agent holding a key
-made for the run. The inventory is laid out like inventories/prod: its group_vars (vars.yml,
-roles.yml) copied as they are, a vault.yml encrypted with a test password, a hosts.yml naming the
+made for the run. The inventory is laid out like inventories/prod: its group_vars (but the vault)
+copied as they are, a vault.yml encrypted with a test password, a hosts.yml naming the
 two hosts.
 """
 
@@ -197,8 +197,9 @@ class Controller:
         """inventories/prod's group_vars as they are; hosts.yml and vault.yml of the test."""
         group = self.inventory / "group_vars" / "webstack"
         group.mkdir(parents=True, exist_ok=True)
-        for name in ("vars.yml", "roles.yml"):
-            shutil.copy(PROD / "group_vars" / "webstack" / name, group / name)
+        for shipped in sorted((PROD / "group_vars" / "webstack").glob("*.yml")):
+            if shipped.name != "vault.yml":
+                shutil.copy(shipped, group / shipped.name)
         hosts = ["---", "webstack:", "  hosts:"]
         for host in self.hosts:
             hosts += [f"    {host.inventory_name}:", "      ansible_host: 127.0.0.1", f"      ansible_port: {host.port}"]

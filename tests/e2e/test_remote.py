@@ -106,7 +106,8 @@ def test_release_over_ssh_on_two_engines(remote):
         assert host.exec("python3", "-c", "import requests, docker, redis, psycopg2; print('ok')").strip() == "ok"
         assert host.exec("docker", "compose", "version", "--short").strip().lstrip("v").startswith("2.")
     again = run_ok(controller, "prepare_hosts.yml", "-e", f"webstack_compose_binary={wheel_compose}")
-    assert "changed=0" in again.split("PLAY RECAP")[-1], "prepare_hosts.yml is not idempotent"
+    recap = [line for line in again.split("PLAY RECAP")[-1].splitlines() if "changed=" in line]
+    assert len(recap) == len(HOSTS) and all("changed=0" in line for line in recap), f"prepare_hosts.yml is not idempotent: {recap}"
 
     # 2. The stack at v1 on each host's own engine.
     run_ok(controller, "stack_up.yml", "-e", "webstack_app_version=v1")
