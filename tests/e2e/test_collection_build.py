@@ -192,6 +192,14 @@ def test_ansible_doc_lists_every_module_and_role(installed: dict) -> None:
     assert set(role_docs) == set(roles)
 
 
+def test_every_playbook_resolves_from_the_installed_collection(installed: dict) -> None:
+    """``ansible-playbook opskit.webstack.<name>`` for each playbook under playbooks/: its roles, modules and
+    files resolve from the installed tarball alone (no checkout, no ansible.cfg of the repository)."""
+    playbooks = sorted(f"{COLLECTION}.{p.stem}" for p in (ROOT / "playbooks").glob("*.yml"))
+    assert playbooks, "no playbook under playbooks/"
+    _run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,", *playbooks], installed["env"], installed["cwd"])
+
+
 def _module_options(installed: dict) -> dict[str, dict]:
     fqcns = sorted(f"{COLLECTION}.{m}" for m in _source_modules())
     docs = json.loads(_run([str(BIN / "ansible-doc"), "--json", *fqcns], installed["env"], installed["cwd"]).stdout)
