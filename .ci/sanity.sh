@@ -27,7 +27,7 @@ python_for() {  # python_for LOCKFILE: an interpreter of a version the lock's "#
   wanted=$(sed -n 's/^# python: *//p' "$1")
   for candidate in "$venv/bin/python" $(for v in $wanted; do echo "python$v"; done); do
     command -v "$candidate" >/dev/null 2>&1 || continue
-    version=$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+    version=$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || continue
     if [ -z "$wanted" ] || [[ " $wanted " == *" $version "* ]]; then echo "$candidate"; return 0; fi
   done
   return 1
@@ -48,7 +48,7 @@ venv_for() {  # venv_for SERIES: prints the venv's path, creating it when needed
       "$dir/bin/python" -m pip install --quiet --disable-pip-version-check -r "$lock" >&2
       touch "$dir/.installed"
     fi
-  ) 9>"$root/.cache/sanity-$series.lock"
+  ) 9>"$root/.cache/sanity-$series.lock" || return 1
   echo "$dir"
 }
 
