@@ -163,13 +163,15 @@ def fail_running(path, *, clock=time.time):
 
 
 def failed_step(journal):
-    """The step a failed or stopped release was in: the last step marked failed, else the one that was
+    """The step a failed or stopped release was in: the first step marked failed, else the one that was
     running when it stopped (None when every step ended ok)."""
     timings = step_timings(journal)
-    for wanted in ("failed", "started"):
-        for row in reversed(timings):
-            if row["result"] == wanted:
-                return row["step"]
+    for row in timings:  # the first failure is what failed the release (a rollback after it may fail too)
+        if row["result"] == "failed":
+            return row["step"]
+    for row in reversed(timings):
+        if row["result"] == "started":
+            return row["step"]
     return None
 
 

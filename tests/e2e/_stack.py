@@ -172,7 +172,7 @@ class Release:
         self.log = LOG_DIR / f"{workdir.name}.log"
         LOG_DIR.mkdir(parents=True, exist_ok=True)
 
-    def playbook(self, name: str, *args: str, extravars: dict | None = None, timeout: int = 240) -> Run:
+    def playbook(self, name: str, *args: str, extravars: dict | None = None, timeout: int = 1200) -> Run:
         cmd = [str(BIN / "ansible-playbook"), f"playbooks/{name}", "-i", str(self.inventory), *args]
         if extravars:
             cmd += ["-e", json.dumps(extravars)]

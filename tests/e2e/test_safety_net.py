@@ -48,7 +48,7 @@ def test_rollout_fails_after_the_migration_succeeded(release_factory, policy, ba
 
     with Load(f"{stack.url}/health", rate=10, timeout=5) as load:
         run = release.playbook("deploy.yml", extravars={"webstack_app_version": "v3-unhealthy", "webstack_rollback_schema": policy,
-                                                        "webstack_deploy_health_timeout": "40"}, timeout=900)
+                                                        "webstack_deploy_health_timeout": "60"}, timeout=900)
 
     assert run.rc != 0, run.output[-6000:]
     assert "Release of v3-unhealthy failed" in run.output and "step 'rollout'" in run.output, run.output[-6000:]
@@ -85,7 +85,7 @@ def test_sigint_during_a_rollout_then_the_same_command_again(release_factory):
     (stack,) = release.stacks
     release.up("v1")
     _seed(stack)
-    extravars = {"webstack_app_version": "v3-unhealthy", "webstack_deploy_health_timeout": "40"}
+    extravars = {"webstack_app_version": "v3-unhealthy", "webstack_deploy_health_timeout": "60"}
 
     with Load(f"{stack.url}/health", rate=10, timeout=5) as load:
         # 1. Ctrl-C while the rollout waits for an unhealthy v3: the old container keeps serving

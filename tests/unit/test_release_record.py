@@ -92,6 +92,8 @@ def test_read_returns_record_attachments_and_timings(tmp_path, src):
     records.mark_step(path, "rollback", "ok")
     assert records.failed_step(records.read_journal(path)) == "rollout"
     assert [s["result"] for s in records.step_timings(records.read_journal(path))] == ["ok", "ok", "ok", "failed", "ok"]
+    records.mark_step(path, "rollback", "failed")  # the rollback failing too does not hide what failed first
+    assert records.failed_step(records.read_journal(path)) == "rollout"
     with pytest.raises(records.RecordError, match="describes project web, not other"):
         records.read(path, project="other")
 
