@@ -27,7 +27,7 @@ export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
 .PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units \
-        molecule molecule-all test demo demo-down doc build e2e changelog clean
+        molecule molecule-all test demo demo-down doc build ee e2e changelog clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -98,6 +98,9 @@ doc: venv ## ansible-doc of a module: make doc MODULE=opskit.webstack.alembic
 build: venv ## Build the collection tarball into .cache/dist
 	@mkdir -p .cache/dist
 	$(BIN)/ansible-galaxy collection build --force --output-path .cache/dist .
+
+ee: venv ## The execution environment image (ansible-builder; base: EE_BASE_IMAGE, default opskit/base:bookworm)
+	@bash images/ee/build.sh
 
 changelog: venv ## Lint the changelog fragments
 	$(BIN)/antsibull-changelog lint
