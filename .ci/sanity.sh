@@ -12,6 +12,8 @@
 # virtual environments, pip's bootstrap script from a host that may be unreachable: we lay out a
 # copy of the tracked files and provide a stand-in bootstrap script built on `ensurepip`.
 set -euo pipefail
+# The whole script is one block, read before it runs: editing it during a run cannot derail that run.
+{
 venv=$(cd "${1:?usage: sanity.sh VENV [SERIES ...] [-- ANSIBLE-TEST ARGS ...]}" && pwd)
 shift
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,3 +139,4 @@ done
 echo "=== sanity summary"
 printf '  %s\n' "${summary[@]}"
 exit "$status"
+}
