@@ -33,7 +33,7 @@ description:
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
   - A container counts as current only when it runs the target image and config AND is healthy (or has no
     healthcheck). Unhealthy or starting containers at the target are leftovers of an interrupted or failed rollout
-    (RV(services[].leftover)): V(plan) says so (RV(services[].half_done)) and V(start) removes them (O(remove_first))
+    (RV(services[].leftover)); V(plan) says so (RV(services[].half_done)) and V(start) removes them (O(remove_first))
     before it starts new ones, while the old containers serve. The release record is written by
     M(opskit.webstack.release_record).
   - Runs the C(docker) CLI with its Compose v2 plugin on the target host.

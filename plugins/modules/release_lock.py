@@ -21,7 +21,7 @@ description:
     controller is taken over only with O(break_lock=true).
   - Taking the lock again from the same run succeeds without change (roles that take it can be nested); giving it
     back removes it only when this run holds it.
-  - This is an action plugin: the liveness check runs on the controller, the file is written on the host.
+  - This is an action plugin; the liveness check runs on the controller, the file is written on the host.
 author:
   - opskit maintainers (@opskit)
 options:
@@ -42,6 +42,13 @@ options:
     description: Take over a lock held from another controller (whose process cannot be checked from here).
     type: bool
     default: false
+  holder:
+    description: Who takes the lock; set by the action plugin (the controller, the ansible-playbook process and its start time).
+    type: dict
+    required: true
+  takeover:
+    description: The holder whose lock may be replaced (its process is gone); set by the action plugin.
+    type: dict
 attributes:
   action:
     description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.

@@ -18,7 +18,7 @@ description:
   - With O(record=true), writes C(record.json) (0600) with the project's running services by image ID and
     repo digest, their containers, O(env), O(target) and O(extra), and C(files/) with copies of O(files)
     (0640) and O(env_files) (0600); then points O(release_dir)/C(latest) at it. It is written under a
-    partial name, fsynced and renamed into place: a record is whole or absent, and never overwritten.
+    partial name, fsynced and renamed into place; a record is whole or absent, and never overwritten.
   - O(attach) writes attachments (C(backup), C(migration), C(cache), C(report)) the same way.
   - O(mark) appends a step boundary to the release's journal (C(journal.jsonl)), from which
     M(opskit.webstack.release_record_info) derives each step's time and the step a stopped release was in.

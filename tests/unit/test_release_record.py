@@ -99,7 +99,7 @@ def test_read_returns_record_attachments_and_timings(tmp_path, src):
 
 
 def test_journal_survives_a_cut_line(tmp_path):
-    path, _ = records.ensure_release_dir(str(tmp_path), "r1")
+    path, _created = records.ensure_release_dir(str(tmp_path), "r1")
     records.mark_step(path, "backup", "started", clock=lambda: 1.0)
     with open(os.path.join(path, "journal.jsonl"), "a", encoding="utf-8") as out:
         out.write('{"step": "migr')
