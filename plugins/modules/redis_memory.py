@@ -42,9 +42,13 @@ options:
         the Redis process can use (V(75%)). V(0) means no limit. Omit to leave it as it is.
     type: str
   maxmemory_policy:
-    description: The eviction policy. Omit to leave it as it is.
+    description:
+      - The eviction policy. Omit to leave it as it is.
+      - Any policy the server accepts, read from the server itself (Redis 7, Redis 8 and Valkey 8 accept
+        V(volatile-lru), V(allkeys-lru), V(volatile-lfu), V(allkeys-lfu), V(volatile-random),
+        V(allkeys-random), V(volatile-ttl) and V(noeviction); a newer version may add more). A policy
+        the server does not accept fails with the server's list, before anything is changed.
     type: str
-    choices: [volatile-lru, allkeys-lru, volatile-lfu, allkeys-lfu, volatile-random, allkeys-random, volatile-ttl, noeviction]
   config:
     description:
       - Further parameters, by their redis.conf name (V(maxmemory-samples), V(lazyfree-lazy-eviction),
@@ -221,7 +225,10 @@ class RedisMemory:
             else:
                 limit = rm.process_memory_limit(pid)
             self.result["memory_limit"] = limit
-            desired = rm.desired_config(params["maxmemory"], params["maxmemory_policy"], params["config"], limit["bytes"])
+            policies = rm.POLICIES
+            if params["maxmemory_policy"]:
+                policies = rm.server_policies(client, redis.exceptions.ResponseError) or rm.POLICIES
+            desired = rm.desired_config(params["maxmemory"], params["maxmemory_policy"], params["config"], limit["bytes"], policies)
         except rm.RedisMemoryError as exc:
             self.fail(f"Failed to plan the memory settings: {exc}. Nothing was changed.")
         except redis.exceptions.RedisError as exc:
@@ -306,7 +313,7 @@ def main():
         argument_spec=dict(
             redis_common_argument_spec(),
             maxmemory=dict(type="str"),
-            maxmemory_policy=dict(type="str", choices=list(rm.POLICIES)),
+            maxmemory_policy=dict(type="str"),
             config=dict(type="dict", default={}),
             memory_limit=dict(type="str"),
             force=dict(type="bool", default=False),
