@@ -54,7 +54,7 @@ options:
         type: str
         default: GET
       headers:
-        description: HTTP request headers.
+        description: HTTP request headers (never logged, they may carry credentials).
         type: dict
       body:
         description: HTTP request body.
@@ -254,7 +254,7 @@ CHECK_SPEC = dict(
     type=dict(type="str", required=True, choices=["http", "tcp", "postgres", "redis"]),
     url=dict(type="str"),
     method=dict(type="str", default="GET"),
-    headers=dict(type="dict"),
+    headers=dict(type="dict", no_log=True),
     body=dict(type="str"),
     status_codes=dict(type="list", elements="int", default=[200]),
     json_path=dict(type="str"),
