@@ -97,14 +97,14 @@ def test_failure_message_names_service_container_health_and_logs():
 def test_container_summary_reads_inspect():
     summary = rollout.container_summary({
         "Id": "c0ffee", "Name": "/web-app-3", "Image": "sha256:1", "Created": "2026-01-01T00:00:00Z",
-        "Config": {"Image": "webapp:v2", "Labels": {rollout.LABEL_HASH: "h", rollout.LABEL_NUMBER: "3"}},
+        "Config": {"Image": "webapp:v2", "Labels": {rollout.LABEL_HASH: "h", rollout.LABEL_NUMBER: "3", rollout.LABEL_SERVICE: "app"}},
         "State": {"Status": "running", "Running": True,
                   "Health": {"Status": "healthy", "Log": [{"Output": "old"}, {"Output": "ok"}]}},
         "NetworkSettings": {"Networks": {"web_default": {"IPAddress": "172.18.0.5"}}},
     })
     assert summary == {
         "id": "c0ffee", "name": "web-app-3", "image": "webapp:v2", "image_id": "sha256:1", "state": "running",
-        "running": True, "health": "healthy", "health_output": "ok", "config_hash": "h", "number": 3,
+        "running": True, "health": "healthy", "health_output": "ok", "service": "app", "config_hash": "h", "number": 3,
         "created": "2026-01-01T00:00:00Z", "networks": ["web_default"], "ips": ["172.18.0.5"],
         "health_test": [], "health_timeout": 30.0,
     }
