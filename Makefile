@@ -26,7 +26,7 @@ export ANSIBLE_CONFIG := $(ROOT)/ansible.cfg
 export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
-.PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units \
+.PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units e2e-remote \
         molecule molecule-all test demo demo-down doc build ee e2e changelog clean
 
 help: ## List the targets
@@ -80,6 +80,9 @@ test: setup lint sanity units molecule-all e2e build ## Set-up, lint, sanity, un
 
 e2e: setup ## The whole release against the example stack (pytest tests/e2e)
 	$(BIN)/pytest -q tests/e2e
+
+e2e-remote: setup ## The release over SSH on two Docker hosts in containers (engines 20.10 and 26), no docker on the controller
+	OPSKIT_E2E_REMOTE=1 $(BIN)/pytest -q -s tests/e2e/test_remote.py
 
 # --- the demo ---------------------------------------------------------------------------------
 demo: setup ## Start the example stack at v1 and release v2 with playbooks/deploy.yml
