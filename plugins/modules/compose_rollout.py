@@ -33,7 +33,7 @@ description:
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
   - A container counts as current only when it runs the target image and config AND is healthy (or has no
     healthcheck). Unhealthy or starting containers at the target are leftovers of an interrupted or failed rollout
-    (RV(services[].leftover)); V(plan) says so (RV(services[].half_done)) and V(start) removes them (O(remove_first))
+    (C(leftover)); V(plan) says so (C(half_done)) and V(start) removes them (O(remove_first))
     before it starts new ones, while the old containers serve. The release record is written by
     M(opskit.webstack.release_record).
   - Runs the C(docker) CLI with its Compose v2 plugin on the target host.
@@ -79,7 +79,7 @@ options:
         the typed options C(image) (str), C(replicas) (int), C(batch_size) (int), C(health_timeout) (int),
         C(drain_seconds) (float) and C(probe) (a dict with C(checks), the checks of M(opskit.webstack.health_check)).
         Numbers given as text are converted; a wrong type, an unknown key or a name used twice fails the plan, before
-        anything changes. Each planned service returns its options as RV(services[].options).
+        anything changes. Each planned service returns its options as C(options).
     type: list
     elements: raw
     default: []
@@ -377,8 +377,6 @@ def main():
             "probed": {"type": "list", "elements": "str", "default": []},
             "allow_no_healthcheck": {"type": "list", "elements": "str", "default": []},
             "recreate": {"type": "list", "elements": "str", "default": []},
-            "target": {"type": "dict", "default": {}},
-            "extra": {"type": "dict", "default": {}},
             "docker_cli": {"type": "path", "default": "docker"},
         },
         required_if=[("step", "start", ["service"]), ("step", "abort", ["service", "containers"]),

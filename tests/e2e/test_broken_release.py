@@ -23,7 +23,7 @@ def test_broken_v3_rolls_back_to_v2(release_factory, tag, base_port, failed_step
     stack.sql("INSERT INTO e2e_rows SELECT generate_series(1, 1000)")
     images_v2 = stack.app_image_ids()
 
-    with Load(f"{stack.url}/health", rate=10, timeout=5) as load:
+    with Load(f"{stack.url}/health", rate=10, timeout=15) as load:
         run = release.playbook("deploy.yml", extravars={"webstack_app_version": tag})
 
     # the play fails, with a summary of what failed and what was put back

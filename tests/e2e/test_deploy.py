@@ -25,7 +25,7 @@ def test_deploy_v1_to_v2_under_load(release_factory):
     assert "(pending: 0003_items_featured)" in plan.output, plan.output[-6000:]
     assert stack.release_records() == [] and stack.served_version() == "v1" and stack.revision() == revision_v1
 
-    with Load(f"{stack.url}/health", rate=10, timeout=5) as load:
+    with Load(f"{stack.url}/health", rate=10, timeout=15) as load:
         run = release.playbook("deploy.yml", extravars={"webstack_app_version": "v2"})
     assert run.rc == 0, run.output[-6000:]
 

@@ -46,7 +46,7 @@ def test_rollout_fails_after_the_migration_succeeded(release_factory, policy, ba
     _seed(stack)
     images_v1 = stack.app_image_ids()
 
-    with Load(f"{stack.url}/health", rate=10, timeout=5) as load:
+    with Load(f"{stack.url}/health", rate=10, timeout=15) as load:
         run = release.playbook("deploy.yml", extravars={"webstack_app_version": "v3-unhealthy", "webstack_rollback_schema": policy,
                                                         "webstack_deploy_health_timeout": "60"}, timeout=900)
 
@@ -87,7 +87,7 @@ def test_sigint_during_a_rollout_then_the_same_command_again(release_factory):
     _seed(stack)
     extravars = {"webstack_app_version": "v3-unhealthy", "webstack_deploy_health_timeout": "60"}
 
-    with Load(f"{stack.url}/health", rate=10, timeout=5) as load:
+    with Load(f"{stack.url}/health", rate=10, timeout=15) as load:
         # 1. Ctrl-C while the rollout waits for an unhealthy v3: the old container keeps serving
         proc = release.start("deploy.yml", extravars=extravars)
         _wait_for(lambda: len(stack.containers("app")) >= 2, 600, "a new app container beside the old one")

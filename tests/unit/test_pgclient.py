@@ -74,7 +74,7 @@ def test_timeout_and_a_dead_run_stop_the_tool(tmp_path):
 
 def test_a_tool_that_ends_at_once_never_leaves_the_wrapper_waiting(tmp_path):
     """Regression: the watcher was ended with SIGTERM, which a just-forked subshell could lose (hang)."""
-    for _ in range(50):
+    for _attempt in range(50):
         run = run_host(["true"], tmp_path, password="x", timeout=20)
         rc, _out, err, stopped = run.wait()
         assert (rc, stopped) == (0, None), err
