@@ -27,7 +27,7 @@ export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
 .PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units e2e-remote \
-        molecule molecule-all test demo demo-down doc build ee e2e changelog clean
+        molecule molecule-all molecule-test test demo demo-down doc build ee e2e changelog clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -75,7 +75,13 @@ molecule: setup ## One Molecule scenario: make molecule SCENARIO=name [VERSIONS=
 molecule-all: setup ## Every Molecule scenario under molecule/, the data-store roles' on every version
 	@cd $(ROOT) && bash .ci/molecule-matrix.sh '$(or $(VERSIONS),all)' $(SCENARIOS)
 
-test: setup lint sanity units molecule-all e2e build ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
+# make test runs every scenario on the stores' default versions (PostgreSQL 15, Redis 7); the
+# other versions are covered there by tests/e2e/test_versions.py, and the whole matrix is
+# `make molecule-all` (it does not fit CI's time with the rest yet: see the changelog of issue 16).
+molecule-test: setup
+	@cd $(ROOT) && bash .ci/molecule-matrix.sh '$(or $(VERSIONS),default)' $(SCENARIOS)
+
+test: setup lint sanity units molecule-test e2e build ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
 	@echo "make test: all checks passed"
 
 e2e: setup ## The whole release against the example stack (pytest tests/e2e)
