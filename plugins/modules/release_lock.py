@@ -19,8 +19,9 @@ description:
     time). A second run fails at once, naming who holds the lock, what it does and since when.
   - A lock whose holder process is dead (on the same controller) is taken over at once; a lock held from another
     controller is taken over only with O(break_lock=true).
-  - Taking the lock again from the same run succeeds without change (roles that take it can be nested); giving it
-    back removes it only when this run holds it.
+  - Taking the lock again from the same run succeeds (roles that take it can be nested; RV(acquired) is false then);
+    giving it back removes it only when this run holds it. The module never reports a change - the lock lives only
+    as long as the run that holds it.
   - This is an action plugin; the liveness check runs on the controller, the file is written on the host.
 author:
   - opskit maintainers (@opskit)
@@ -82,6 +83,10 @@ holder:
   description: Who holds the lock now.
   returned: always
   type: dict
+released:
+  description: Whether the lock was given back.
+  returned: state is absent
+  type: bool
 taken_over:
   description: The holder whose lock was taken over because its process was gone.
   returned: when a lock was taken over
@@ -109,11 +114,12 @@ def main():
     try:
         if params["state"] == "absent":
             gone = lock.release(params["path"], params["holder"], check_mode=module.check_mode)
-            module.exit_json(changed=gone, holder=lock.read(params["path"]) or {})
+            module.exit_json(changed=False, released=gone, holder=lock.read(params["path"]) or {})
         state, current = lock.acquire(params["path"], params["holder"], takeover=params["takeover"], check_mode=module.check_mode)
     except OSError as exc:
         module.fail_json(msg=f"Failed to take the lock {params['path']}: {exc}")
-    out = {"changed": state in ("acquired", "taken_over"), "acquired": state in ("acquired", "taken_over"), "state": state,
+    # The lock lives only as long as the run that takes it: never a change of the stack (idempotence).
+    out = {"changed": False, "acquired": state in ("acquired", "taken_over"), "state": state,
            "holder": params["holder"] if state != "held" else current}
     if state == "taken_over":
         out["taken_over"] = current
