@@ -89,7 +89,8 @@ class Stack:
         client = docker.from_env()
         try:
             return client.containers.list(
-                filters={"label": [f"com.docker.compose.project={self.name}", f"com.docker.compose.service={service}"]}
+                filters={"label": [f"com.docker.compose.project={self.name}", f"com.docker.compose.service={service}",
+                                   "com.docker.compose.oneoff=False"]}
             )
         finally:
             client.close()
