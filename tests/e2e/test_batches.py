@@ -19,18 +19,18 @@ def test_hosts_roll_in_batches_and_a_failing_first_batch_stops_the_rest(release_
     first, *rest = release.stacks
     release.up("v1")
 
-    run = release.playbook("deploy.yml", *SKIP, extravars={**BATCHES, "webstack_app_version": "v2"}, timeout=420)
+    run = release.playbook("deploy.yml", *SKIP, extravars={**BATCHES, "webstack_app_version": "v2"}, timeout=1200)
     assert run.rc == 0, run.output[-6000:]
     assert {s.served_version() for s in release.stacks} == {"v2"}
     # batch 1 is the first host alone, and it had finished before batch 2 recorded anything
     first_done = _time(first.reports()[-1]["finished"])
     for stack in rest:
         assert _time(stack.release_records()[-1]["created"]) >= first_done, (stack.name, first_done)
-    assert [s["step"] for s in first.reports()[-1]["steps"]] == ["preflight", "record", "pull", "migrate", "rollout", "verify"]
+    assert [s["step"] for s in first.reports()[-1]["steps"]] == ["preflight", "record", "migrate", "rollout", "verify"]
 
     # v3-unhealthy: the first batch fails and is rolled back; the later hosts are never touched
     records_before = {s.name: len(s.release_records()) for s in rest}
-    run = release.playbook("deploy.yml", *SKIP, extravars={**BATCHES, "webstack_app_version": "v3-unhealthy"}, timeout=420)
+    run = release.playbook("deploy.yml", *SKIP, extravars={**BATCHES, "webstack_app_version": "v3-unhealthy"}, timeout=1200)
     assert run.rc != 0
     assert "Release of v3-unhealthy failed on e2e-batch-a at step 'rollout'" in run.output
     assert first.served_version() == "v2"
