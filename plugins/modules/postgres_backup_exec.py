@@ -19,6 +19,15 @@ description:
   - The connection goes in C(PGHOST), C(PGPORT) and C(PGUSER). The password goes through standard
     input into a PGPASSFILE in a private temporary directory (umask 077) that is removed when the tool
     ends; it is never on a command line, in an environment variable or in the output.
+  - Where the database has no container on the target host (a managed database reached over TCP) and the
+    host has no client tools, O(mode=client_container) runs the tool in a one-off container of a PostgreSQL
+    client image on the target host (C(docker run --rm -i --network host)). The image is the one of the
+    lowest PostgreSQL major that is not older than the server's (pg_dump must be at least the server's
+    major), chosen among the images of O(client_image_repository) present on the host, unless
+    O(client_image) names one.
+  - The tool's standard output can go to a file on the target host (O(output_file)) and a file or a
+    directory (as a tar) on the target host can be streamed into its standard input (O(input_path)): a
+    dump streamed out of a database container that mounts no backup directory, and back in.
   - When the run is interrupted (Ctrl-C, a killed C(ansible-playbook) or SSH session, a signal to this
     module, the O(timeout)), the tool is stopped (SIGTERM, then SIGKILL), waited for, and the password
     file removed. No C(pg_dump) is left running.
@@ -31,9 +40,11 @@ options:
     elements: str
     required: true
   mode:
-    description: Run inside the container O(container) (V(container)) or on the target host (V(host)).
+    description:
+      - Run inside the container O(container) (V(container)), on the target host (V(host)), or in a one-off
+        container of a PostgreSQL client image on the target host (V(client_container)).
     type: str
-    choices: [container, host]
+    choices: [container, host, client_container]
     default: container
   container:
     description: The database's container (name or id) on the target host's engine. Required with O(mode=container).
@@ -55,9 +66,51 @@ options:
     type: str
     default: postgres
   login_password:
-    description: Its password; empty for peer or trust authentication.
+    description: Its password; empty for peer or trust authentication (or O(login_password_env)).
     type: str
     default: ""
+  login_password_env:
+    description:
+      - When O(login_password) is empty, the name of an environment variable that holds the password where
+        the tool runs, for example C(POSTGRES_PASSWORD) of the database's container (a C(docker exec) process
+        has the container's environment). The wrapper reads it there into the private PGPASSFILE; the
+        password never passes through Ansible.
+    type: str
+    default: ""
+  client_image:
+    description: With O(mode=client_container), the client image; empty to choose it (see O(client_image_repository)).
+    type: str
+    default: ""
+  client_image_repository:
+    description:
+      - With O(mode=client_container) and no O(client_image), the repository whose images present on the
+        target host are candidates; their tags name the PostgreSQL major (C(15), C(17.2), C(16-bookworm)).
+        Nothing is pulled.
+    type: str
+    default: postgres
+  client_network:
+    description: With O(mode=client_container), the client container's network (V(host) reaches what the host reaches).
+    type: str
+    default: host
+  client_mounts:
+    description: With O(mode=client_container), host directories bound into the client container at the same path.
+    type: list
+    elements: path
+    default: []
+  client_user:
+    description: With O(mode=client_container), the user (C(uid:gid)) the client container runs as; empty for this module's.
+    type: str
+    default: ""
+  output_file:
+    description:
+      - A file on the target host that receives the tool's standard output (created 0600, replaced);
+        RV(stdout) is then empty.
+    type: path
+  input_path:
+    description:
+      - A file on the target host streamed into the tool's standard input, or a directory sent as an
+        uncompressed tar stream (its regular files and directories). Not together with O(stdin).
+    type: path
   environment:
     description: More environment of the tool, for example C(PGOPTIONS). Not for secrets.
     type: dict
@@ -79,7 +132,8 @@ attributes:
     description: Will return details on what has changed (or possibly needs changing in check_mode), when in diff mode.
     support: none
 notes:
-  - The container needs a POSIX C(sh), C(mktemp) and C(head) (every Debian or Alpine based PostgreSQL image has them).
+  - The container needs a POSIX C(sh), C(mktemp), C(mkfifo), C(head), C(cat) and C(sed) (every Debian or Alpine
+    based PostgreSQL image has them).
 seealso:
   - module: opskit.webstack.postgres_backup_store
   - module: community.postgresql.postgresql_query
@@ -96,6 +150,26 @@ EXAMPLES = r"""
   register: __orders
   changed_when: false
   check_mode: false
+
+- name: Stream a custom-format dump out of a container that mounts no backup directory
+  opskit.webstack.postgres_backup_exec:
+    container: shop-db-1
+    login_password_env: POSTGRES_PASSWORD
+    login_user: shop
+    argv: [pg_dump, --format=custom, --dbname, shop]
+    output_file: /var/backups/postgres/shop/shop-20260101T020000Z.partial/dump.pgdump
+  changed_when: true
+
+- name: Dump a managed database with a client container of the right major on the target host
+  opskit.webstack.postgres_backup_exec:
+    mode: client_container
+    client_image_repository: postgres
+    client_mounts: [/var/backups/postgres/shop]
+    login_host: shop.db.example.org
+    login_user: shop
+    login_password: "{{ vault_shop_db_password }}"
+    argv: [pg_dump, --format=directory, --jobs=2, --file=/var/backups/postgres/shop/shop-20260101T020000Z.partial/dump, --dbname, shop]
+  changed_when: true
 """
 
 RETURN = r"""
@@ -137,6 +211,16 @@ delta:
   returned: always
   type: str
   sample: "0:00:01.250000"
+output_bytes:
+  description: With O(output_file), how many bytes the tool wrote there.
+  returned: when O(output_file) is given
+  type: int
+  sample: 1048576
+client_image:
+  description: With O(mode=client_container), the image the tool ran in.
+  returned: when O(mode=client_container)
+  type: str
+  sample: postgres:15
 stopped:
   description: Why the tool was stopped before it ended by itself (timeout, signal, the run gone), or null.
   returned: always
@@ -145,6 +229,7 @@ stopped:
 """
 
 import datetime
+import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -153,49 +238,131 @@ from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup a
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgclient as client
 
 
+def _dbname(argv):
+    """The database the tool connects to (for the version probe), from its --dbname / -d, else postgres."""
+    for index, arg in enumerate(argv[:-1]):
+        if arg in ("--dbname", "-d", "--database"):
+            return argv[index + 1]
+    for arg in argv:
+        if arg.startswith("--dbname="):
+            return arg.split("=", 1)[1]
+    return "postgres"
+
+
+class Runner:
+    """Builds and runs one tool under the wrapper, with this module's parameters."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        params = self.params
+        self.env = client.connection_env(params["login_host"], params["login_port"], params["login_user"], params["environment"])
+        self.password = client.pgpass_line(params["login_user"], params["login_password"]) if params["login_password"] else ""
+        if not self.password and params["login_password_env"]:
+            self.env["OPSKIT_PASSWORD_ENV"] = params["login_password_env"]
+        self.docker = module.get_bin_path("docker", required=params["mode"] != "host") or "docker"
+        self.image = params["client_image"] or None
+        self.holder = store.find_holder()
+
+    def command(self, argv):
+        params = self.params
+        return client.build_command(
+            params["mode"], argv, self.env, params["container"], params["exec_user"], docker=self.docker, image=self.image,
+            network=params["client_network"], mounts=params["client_mounts"],
+            run_user=params["client_user"] or f"{os.getuid()}:{os.getgid()}",
+            name=f"opskit-pgclient-{os.getpid()}-{time.monotonic_ns()}",
+        )
+
+    def run(self, argv, data, *, input_stream=None, output=None, timeout=None):
+        command, process_env = self.command(argv)
+        run = client.Run(
+            command, process_env, data, timeout=self.params["timeout"] if timeout is None else timeout,
+            alive=(lambda: store.holder_alive(self.holder)) if self.holder else None, input_stream=input_stream, output=output,
+        )
+        run.start()
+        client.install_stop_handlers(run)
+        return run.wait()
+
+    def choose_image(self, argv):
+        """The client image: the given one, else the lowest major >= the server's among the host's images."""
+        if self.image:
+            return
+        repository = self.params["client_image_repository"]
+        rc, out, err = self.module.run_command([self.docker, "image", "ls", repository, "--format", "{{.Tag}}"])
+        if rc != 0:
+            raise client.ClientError(f"cannot list the images of {repository}: {err.strip()}")
+        tags = [tag for tag in out.split() if tag and tag != "<none>"]
+        self.image = client.highest_client_image(repository, tags)
+        if not self.image:
+            raise client.ClientError(
+                f"no image of {repository} with a PostgreSQL major as its tag on this host (found: {', '.join(tags) or 'none'}); "
+                f"build or load one (e.g. {repository}:17), or set client_image"
+            )
+        probe = ["psql", "-XAtq", "--no-password", "--dbname", _dbname(argv), "-c", "SHOW server_version_num"]
+        rc, out, err, stopped = self.run(probe, client.build_input(self.password), timeout=120)
+        text = to_text(out).strip()
+        if stopped or rc != 0 or not text.isdigit():
+            raise client.ClientError(f"cannot read the server's version with {self.image}: {to_text(err).strip()[-1000:] or stopped or text}")
+        major = int(text) // 10000
+        chosen = client.pick_client_image(repository, tags, major)
+        if not chosen:
+            raise client.ClientError(
+                f"the server is PostgreSQL {major} and this host has no {repository} image of major {major} or newer "
+                f"(found: {', '.join(tags)}); pg_dump must be at least the server's major: build or load {repository}:{major}"
+            )
+        self.image = chosen
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
             "argv": {"type": "list", "elements": "str", "required": True},
-            "mode": {"type": "str", "choices": ["container", "host"], "default": "container"},
+            "mode": {"type": "str", "choices": ["container", "host", "client_container"], "default": "container"},
             "container": {"type": "str"},
             "exec_user": {"type": "str", "default": "postgres"},
             "login_host": {"type": "str", "default": ""},
             "login_port": {"type": "int", "default": 5432},
             "login_user": {"type": "str", "default": "postgres"},
             "login_password": {"type": "str", "default": "", "no_log": True},
+            "login_password_env": {"type": "str", "default": "", "no_log": False},
+            "client_image": {"type": "str", "default": ""},
+            "client_image_repository": {"type": "str", "default": "postgres"},
+            "client_network": {"type": "str", "default": "host"},
+            "client_mounts": {"type": "list", "elements": "path", "default": []},
+            "client_user": {"type": "str", "default": ""},
+            "output_file": {"type": "path"},
+            "input_path": {"type": "path"},
             "environment": {"type": "dict", "default": {}},
             "stdin": {"type": "str", "default": ""},
             "timeout": {"type": "int", "default": 0},
         },
         required_if=[("mode", "container", ["container"])],
+        mutually_exclusive=[("stdin", "input_path")],
         supports_check_mode=False,
     )
     params = module.params
     tool = params["argv"][0] if params["argv"] else "?"
+    output = None
     try:
-        env = client.connection_env(params["login_host"], params["login_port"], params["login_user"], params["environment"])
-        password = client.pgpass_line(params["login_user"], params["login_password"]) if params["login_password"] else ""
-        docker = module.get_bin_path("docker", required=params["mode"] == "container") or "docker"
-        argv, process_env = client.build_command(params["mode"], params["argv"], env, params["container"], params["exec_user"], docker=docker)
-    except client.ClientError as exc:
+        runner = Runner(module)
+        if params["mode"] == "client_container":
+            runner.choose_image(params["argv"])
+        stream = None
+        data = client.build_input(runner.password, params["stdin"])
+        if params["input_path"]:
+            stream = client.InputStream(params["input_path"])
+            runner.env["OPSKIT_STREAM_IN"] = "1"
+            data = client.build_input(runner.password, length=stream.length)
+        if params["output_file"]:
+            output = os.fdopen(os.open(params["output_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+        started = datetime.datetime.now()
+        begin = time.monotonic()
+        rc, out, err, stopped = runner.run(params["argv"], data, input_stream=stream, output=output)
+    except (client.ClientError, OSError) as exc:
         module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=params["argv"])
-    holder = store.find_holder()
-    run = client.Run(
-        argv,
-        process_env,
-        client.build_input(password, params["stdin"]),
-        timeout=params["timeout"],
-        alive=(lambda: store.holder_alive(holder)) if holder else None,
-    )
-    started = datetime.datetime.now()
-    begin = time.monotonic()
-    try:
-        run.start()
-    except client.ClientError as exc:
-        module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=params["argv"])
-    client.install_stop_handlers(run)
-    rc, out, err, stopped = run.wait()
+    finally:
+        if output is not None:
+            output.close()
     out, err = to_text(out, errors="surrogate_or_replace"), to_text(err, errors="surrogate_or_replace")
     result = {
         "changed": True,
@@ -210,6 +377,10 @@ def main():
         "delta": str(datetime.timedelta(seconds=time.monotonic() - begin)),
         "stopped": stopped,
     }
+    if params["output_file"]:
+        result["output_bytes"] = os.path.getsize(params["output_file"])
+    if params["mode"] == "client_container":
+        result["client_image"] = runner.image
     if stopped:
         module.fail_json(msg=f"Failed to run {tool}: stopped ({stopped}); the tool was ended and its password file removed", **result)
     if rc != 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -79,3 +80,106 @@ def test_a_tool_that_ends_at_once_never_leaves_the_wrapper_waiting(tmp_path):
         rc, _out, err, stopped = run.wait()
         assert (rc, stopped) == (0, None), err
     assert os.listdir(tmp_path) == []
+
+
+def test_a_streamed_input_reaches_the_tool_whole_and_the_switch_still_works(tmp_path):
+    """input_path: a file of several MiB goes to the tool through a FIFO (no copy), then the switch stays armed."""
+    work = tmp_path / "tmp"
+    work.mkdir()
+    source = tmp_path / "dump.bin"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    stream = client.InputStream(str(source))
+    tool = ["sh", "-c", "sha256sum | cut -c1-64; ls \"$TMPDIR\"/.opskit-pg.*"]
+    argv, env = client.build_command("host", tool, {"TMPDIR": str(work), "OPSKIT_STREAM_IN": "1"})
+    run = client.Run(argv, env, client.build_input("", length=stream.length), input_stream=stream, timeout=60)
+    run.start()
+    rc, out, err, stopped = run.wait()
+    assert (rc, stopped) == (0, None), err
+    lines = out.decode().split()
+    assert lines[0] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert lines[1:] == ["in"]  # the FIFO, not a copy of the input
+    assert os.listdir(work) == []
+
+
+def test_a_directory_is_streamed_as_a_tar_of_the_announced_size(tmp_path):
+    src = tmp_path / "dump"
+    (src / "sub").mkdir(parents=True)
+    (src / "toc.dat").write_bytes(b"x" * 1000)
+    (src / "sub" / ("n" * 120 + ".dat.gz")).write_bytes(os.urandom(70000))
+    (src / "empty").write_bytes(b"")
+    stream = client.InputStream(str(src))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    tool = ["sh", "-c", 'tee "$0/../raw.tar" | tar -x -C "$0"', str(out_dir)]
+    argv, env = client.build_command("host", tool, {"TMPDIR": str(tmp_path), "OPSKIT_STREAM_IN": "1"})
+    run = client.Run(argv, env, client.build_input("", length=stream.length), input_stream=stream, timeout=60)
+    run.start()
+    rc, _out, err, _stopped = run.wait()
+    assert rc == 0, err
+    assert (tmp_path / "raw.tar").stat().st_size == stream.length
+    for path in src.rglob("*"):
+        twin = out_dir / path.relative_to(src)
+        assert twin.exists() and (path.is_dir() or twin.read_bytes() == path.read_bytes())
+
+
+def test_the_output_goes_to_a_file(tmp_path):
+    argv, env = client.build_command("host", ["sh", "-c", "head -c 200000 /dev/zero; echo done >&2"], {"TMPDIR": str(tmp_path)})
+    target = tmp_path / "out.bin"
+    with open(target, "wb") as sink:
+        run = client.Run(argv, env, client.build_input(""), output=sink, timeout=60)
+        run.start()
+        rc, out, err, _stopped = run.wait()
+    assert (rc, out, err) == (0, b"", b"done\n")
+    assert target.stat().st_size == 200000
+
+
+def test_the_password_can_come_from_a_variable_where_the_tool_runs(tmp_path):
+    argv, env = client.build_command("host", ["sh", "-c", 'cat "$PGPASSFILE"; echo "[${OPSKIT_PASSWORD_ENV:-}]"'],
+                                     {"TMPDIR": str(tmp_path), "PGUSER": "app", "OPSKIT_PASSWORD_ENV": "DB_PW"})
+    env["DB_PW"] = "se:c\\ret"
+    run = client.Run(argv, env, client.build_input(""), timeout=30)
+    run.start()
+    rc, out, err, _stopped = run.wait()
+    assert rc == 0, err
+    assert out.decode() == "*:*:*:app:se\\:c\\\\ret\n[]\n"
+    env["DB_PW"] = ""
+    run = client.Run(argv, env, client.build_input(""), timeout=30)
+    run.start()
+    rc, _out, err, _stopped = run.wait()
+    assert rc == 125 and b"DB_PW is empty" in err
+
+
+def test_client_container_command():
+    argv, env = client.build_command("client_container", ["pg_dump", "db"], {"PGHOST": "db.example.org"}, image="postgres:15",
+                                     mounts=["/srv/b"], run_user="1000:1000", name="n1")
+    assert env is None
+    assert argv[:4] == ["docker", "run", "--rm", "-i"]
+    assert argv[argv.index("--network") + 1] == "host" and argv[argv.index("--user") + 1] == "1000:1000"
+    assert "type=bind,source=/srv/b,target=/srv/b" in argv
+    image_at = argv.index("postgres:15")
+    assert argv[image_at - 2:image_at] == ["-e", "PGHOST=db.example.org"]
+    assert argv[image_at + 1] == "-c" and argv[-2:] == ["pg_dump", "db"]
+    with pytest.raises(client.ClientError):
+        client.build_command("client_container", ["psql"], {}, image="")
+    with pytest.raises(client.ClientError):
+        client.build_command("client_container", ["psql"], {}, image="p:1", mounts=["/a:b"])
+
+
+@pytest.mark.parametrize(
+    ("tags", "major", "image"),
+    [
+        (["15", "17"], 15, "postgres:15"),
+        (["17", "15"], 16, "postgres:17"),
+        (["17-bookworm", "17", "17.2"], 17, "postgres:17"),
+        (["16-alpine", "latest"], 14, "postgres:16-alpine"),
+        (["15", "latest"], 17, None),
+        ([], 15, None),
+    ],
+)
+def test_pick_client_image(tags, major, image):
+    assert client.pick_client_image("postgres", tags, major) == image
+
+
+def test_highest_client_image():
+    assert client.highest_client_image("opskit/postgres", ["15", "17", "latest", "9.6"]) == "opskit/postgres:17"
+    assert client.highest_client_image("x", ["latest"]) is None
