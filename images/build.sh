@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build every image the tests and the demo use, with no container registry.
 #
-#   images/build.sh [--force] [NAME ...]     NAME: base postgres redis valkey nginx webapp (default: all)
+#   images/build.sh [--force] [NAME ...]     NAME: base postgres redis valkey nginx webapp ledger (default: all)
 #
 # Two Debian generations: bookworm (PostgreSQL 15, Redis 7, nginx, the app) and trixie (PostgreSQL 17,
 # Redis 8, Valkey 8). Each base is a pulled debian:<suite>-slim where a registry answers, otherwise
@@ -22,12 +22,12 @@ for arg in "$@"; do
   case "$arg" in
     --force) force=1 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    base|postgres|redis|valkey|nginx|webapp) wanted+=("$arg") ;;
+    base|postgres|redis|valkey|nginx|webapp|ledger) wanted+=("$arg") ;;
     dockerhost) wanted+=("$arg") ;;   # only when named: the remote e2e test builds it (tests/e2e/_remote.py)
-    *) echo "ERROR: unknown image or option '$arg' (images: base postgres redis valkey nginx webapp; option: --force)" >&2; exit 2 ;;
+    *) echo "ERROR: unknown image or option '$arg' (images: base postgres redis valkey nginx webapp ledger; option: --force)" >&2; exit 2 ;;
   esac
 done
-[ ${#wanted[@]} -gt 0 ] || wanted=(base postgres redis valkey nginx webapp)
+[ ${#wanted[@]} -gt 0 ] || wanted=(base postgres redis valkey nginx webapp ledger)
 
 bash "$root/.ci/docker-check.sh"
 export DOCKER_BUILDKIT=0   # the legacy builder: no buildx needed, works with engine 20.10
@@ -169,6 +169,13 @@ if want webapp; then
   build_image opskit/webapp-runtime:$suite "$here/webapp-runtime/Dockerfile" "$here/webapp-runtime"
   for version in v1 v2 v3-unhealthy v3-badmigration; do
     build_image "opskit/webapp:$version" "$here/webapp/Dockerfile" "$root/examples/webstack/app" "APP_VERSION=$version"
+  done
+fi
+# The second example app (examples/ledger/app), on the example app's runtime plus Bottle and waitress.
+if want ledger; then
+  build_image opskit/ledger-runtime:$suite "$here/ledger-runtime/Dockerfile" "$here/ledger-runtime"
+  for version in v1 v2 v3-unhealthy; do
+    build_image "opskit/ledger:$version" "$here/ledger/Dockerfile" "$root/examples/ledger/app" "LEDGER_BUILD=$version"
   done
 fi
 # Remote Docker hosts (sshd + their own dockerd) of the remote e2e test: engine 20.10 and 26.
