@@ -25,7 +25,7 @@ BROKEN = BUILD == "v3-unhealthy"
 BALANCE_TTL = 30
 
 app = bottle.Bottle()
-_pool = None
+_state = {"pool": None}
 _pool_lock = threading.Lock()
 _cache = redis.Redis(
     host=os.environ.get("REDIS_HOST", "cache"),
@@ -37,10 +37,9 @@ _cache = redis.Redis(
 
 
 def pool():
-    global _pool
     with _pool_lock:
-        if _pool is None:
-            _pool = psycopg2.pool.ThreadedConnectionPool(
+        if _state["pool"] is None:
+            _state["pool"] = psycopg2.pool.ThreadedConnectionPool(
                 1, 8,
                 host=os.environ.get("POSTGRES_HOST", "pg"),
                 port=int(os.environ.get("POSTGRES_PORT", "5432")),
@@ -50,7 +49,7 @@ def pool():
                 connect_timeout=3,
                 application_name=f"ledger-{BUILD}",
             )
-        return _pool
+        return _state["pool"]
 
 
 def query(sql, args=(), *, write=False):
@@ -135,9 +134,11 @@ def balance(account):
 
 @app.get("/api/accounts/<account:int>/entries")
 def entries(account):
-    memo = ", memo" if HAS_MEMO else ""
-    rows = query(f"SELECT id, amount_cents, booked_at{memo} FROM entries WHERE account_id = %s ORDER BY id DESC LIMIT 50",
-                 (account,))
+    if HAS_MEMO:
+        rows = query("SELECT id, amount_cents, booked_at, memo FROM entries WHERE account_id = %s ORDER BY id DESC LIMIT 50",
+                     (account,))
+    else:
+        rows = query("SELECT id, amount_cents, booked_at FROM entries WHERE account_id = %s ORDER BY id DESC LIMIT 50", (account,))
     out = [{"id": r[0], "amount_cents": r[1], "booked_at": r[2]} | ({"memo": r[3]} if HAS_MEMO else {}) for r in rows]
     return _json({"account": account, "entries": out})
 

@@ -21,8 +21,7 @@ def main() -> int:
         threading.Thread(target=later, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    serve(app, host="0.0.0.0", port=int(os.environ.get("LEDGER_PORT", "8080")),
-          threads=int(os.environ.get("LEDGER_THREADS", "8")), ident="ledger")
+    serve(app, listen="*:" + os.environ.get("LEDGER_PORT", "8080"), threads=int(os.environ.get("LEDGER_THREADS", "8")), ident="ledger")
     return 0
 
 
