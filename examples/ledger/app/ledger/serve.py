@@ -21,7 +21,9 @@ def main() -> int:
         threading.Thread(target=later, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
-    serve(app, listen="*:" + os.environ.get("LEDGER_PORT", "8080"), threads=int(os.environ.get("LEDGER_THREADS", "8")), ident="ledger")
+    # every interface of the container: the proxy reaches it on the Compose network
+    serve(app, host="0.0.0.0", port=int(os.environ.get("LEDGER_PORT", "8080")),  # noqa: S104
+          threads=int(os.environ.get("LEDGER_THREADS", "8")), ident="ledger")
     return 0
 
 
