@@ -324,7 +324,7 @@ def main():
             "login_port": {"type": "int", "default": 5432},
             "login_user": {"type": "str", "default": "postgres"},
             "login_password": {"type": "str", "default": "", "no_log": True},
-            "login_password_env": {"type": "str", "default": "", "no_log": False},
+            "login_password_env": {"type": "str", "default": "", "no_log": True},
             "client_image": {"type": "str", "default": ""},
             "client_image_repository": {"type": "str", "default": "postgres"},
             "client_network": {"type": "str", "default": "host"},
