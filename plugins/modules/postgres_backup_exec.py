@@ -26,7 +26,7 @@ description:
     major), chosen among the images of O(client_image_repository) present on the host, unless
     O(client_image) names one.
   - The tool's standard output can go to a file on the target host (O(output_file)) and a file or a
-    directory (as a tar) on the target host can be streamed into its standard input (O(input_path)): a
+    directory (as a tar) on the target host can be streamed into its standard input (O(input_path)), for a
     dump streamed out of a database container that mounts no backup directory, and back in.
   - When the run is interrupted (Ctrl-C, a killed C(ansible-playbook) or SSH session, a signal to this
     module, the O(timeout)), the tool is stopped (SIGTERM, then SIGKILL), waited for, and the password
