@@ -11,9 +11,9 @@ module: compose_project_info
 extends_documentation_fragment:
   - opskit.webstack.attributes
 short_description: Read a running Compose project and guess how the release role should describe it
-version_added: 0.3.0
+version_added: 0.2.0
 description:
-  - Reads a Compose project running on the Docker host, by its name: its containers (by their Compose labels), the
+  - Reads a Compose project running on the Docker host, by its name, from its containers (their Compose labels), the
     working directory, Compose files and env files they were started with, and C(docker compose config) of those.
   - Returns each service (image, running image, healthcheck, published ports, environment variable B(names), volumes,
     what it depends on) and a guess of the stack's roles for the release role opskit.webstack.webstack
