@@ -43,7 +43,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from floor import ansible_noop  # noqa: E402
+from floor import ansible_noop, load_average  # noqa: E402
 
 STACK = ROOT / "examples" / "webstack"
 HERE = ROOT / "benchmarks" / "backup"
@@ -368,6 +368,7 @@ def targets_met(version: str, fig: dict) -> dict:
 
 
 def main() -> None:
+    load_start = os.getloadavg()
     per = {version: bench_version(version) for version in VERSIONS}
     for fig in per.values():
         best = fig["best_possible"]
@@ -382,6 +383,7 @@ def main() -> None:
     summary["targets"] = {version: TARGETS.get(version, TARGETS["17"]) for version in per}
     summary["target_met"] = {version: targets_met(version if version == "15" else "17", fig) for version, fig in per.items()}
     summary["postgresql"] = per
+    summary["load_average"] = load_average(load_start)
     print(json.dumps(summary))
 
 

@@ -39,7 +39,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from floor import ansible_noop  # noqa: E402
+from floor import ansible_noop, load_average  # noqa: E402
 from loadgen import Load  # noqa: E402
 
 PROJECT = "bench-rollout"
@@ -142,6 +142,7 @@ def main():
     parser.add_argument("--drain", type=float, default=None, help="compose_rollout_drain_seconds (default: the role's)")
     parser.add_argument("--stop-timeout", type=int, default=None, help="compose_rollout_stop_timeout (default: the role's)")
     args = parser.parse_args()
+    load_start = os.getloadavg()
     if shutil.which("docker") is None:
         sys.exit("docker is needed")
     state = Path(tempfile.mkdtemp(prefix="bench-rollout-"))
@@ -220,6 +221,7 @@ def main():
             "floor_ours_vs_rollout_wall": floor_wall,
             "target": {"ours_failed": 0, "ours_vs_rollout_wall": "<= 1.3", "ours_vs_rollout_served": "<= 1.0"},
         }
+        result["load_average"] = load_average(load_start)
         result["target_met"] = {
             "ours_failed": result["ours_failed"] == 0,
             "ours_vs_rollout_wall": result["ours_vs_rollout_wall"] is not None and result["ours_vs_rollout_wall"] <= 1.3,

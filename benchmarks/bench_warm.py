@@ -29,6 +29,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from floor import load_average  # noqa: E402
+
 CONTAINER = "bench-warm-redis"
 PORT = 18320
 KEYS = int(os.environ.get("BENCH_WARM_KEYS", "1000000"))
@@ -192,6 +195,7 @@ def main() -> int:
     unknown = [f for f in flavours if f not in FLAVOURS]
     if unknown:
         raise SystemExit(f"bench-warm: unknown flavour(s) {unknown}; known: {', '.join(FLAVOURS)}")
+    load_start = os.getloadavg()
     per = {}
     with tempfile.TemporaryDirectory(prefix="bench-warm-") as tmp:
         workdir = Path(tmp)
@@ -214,6 +218,7 @@ def main() -> int:
         "targets": TARGETS,
         "target_met": {f: fig["vs_pipe"] >= TARGETS["vs_pipe"] and fig["vs_naive"] >= TARGETS["vs_naive"] for f, fig in per.items()},
         "flavours": per,
+        "load_average": load_average(load_start),
     }
     print(json.dumps(summary))
     return 0

@@ -25,3 +25,15 @@ def ansible_noop(runs: int = 3) -> float:
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
         times.append(time.monotonic() - start)
     return sorted(times)[len(times) // 2]
+
+
+def load_average(start: tuple[float, float, float] | None = None) -> dict:
+    """The machine's load average (1, 5, 15 min) now, and at ``start`` if given, with its CPU count.
+
+    Printed in every benchmark's JSON: the figures of a run on a busy machine are read beside it.
+    """
+    now = [round(x, 2) for x in os.getloadavg()]
+    out = {"cpus": os.cpu_count(), "end": now}
+    if start is not None:
+        out["start"] = [round(x, 2) for x in start]
+    return out
