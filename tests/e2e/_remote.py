@@ -15,10 +15,12 @@ two hosts.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +30,9 @@ VENV_BIN = Path(sys.executable).parent
 PROD = ROOT / "inventories" / "prod"
 PREFIX = "opskit-e2e-remote"
 # The images of the example stack (examples/webstack/compose.yml defaults) and the releases deployed.
-STACK_IMAGES = ["opskit/postgres:15", "opskit/redis:7", "opskit/nginx:bookworm", "opskit/webapp:v1", "opskit/webapp:v2"]
+# v3-unhealthy: a release whose rollout fails (its /health never turns healthy).
+STACK_IMAGES = ["opskit/postgres:15", "opskit/redis:7", "opskit/nginx:bookworm", "opskit/webapp:v1", "opskit/webapp:v2",
+                "opskit/webapp:v3-unhealthy"]
 VAULT_PASSWORD = "opskit-e2e-remote-vault-password"
 SECRETS = {"vault_webstack_db_password": "e2e-remote-db-0b6f41", "vault_webstack_redis_password": "e2e-remote-redis-5c2e9a"}
 # Where inventories/prod puts the stack (group_vars/webstack/vars.yml).
@@ -48,7 +52,13 @@ def sh(argv: list[str], *, timeout: int = 600, check: bool = True, input_bytes: 
 
 
 def build_host_images() -> None:
-    """images/build.sh dockerhost: opskit/dockerhost:bookworm and :trixie (seconds when up to date)."""
+    """images/build.sh dockerhost: opskit/dockerhost:bookworm and :trixie (seconds when up to date).
+    OPSKIT_E2E_HOST_IMAGES=present uses them as they are when both exist (build.sh waits for any other
+    build on this checkout, the execution environment's included)."""
+    if os.environ.get("OPSKIT_E2E_HOST_IMAGES") == "present" and all(
+        sh(["docker", "image", "inspect", f"opskit/dockerhost:{suite}"], check=False).returncode == 0 for suite in ("bookworm", "trixie")
+    ):
+        return
     run = subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "dockerhost"], capture_output=True, text=True, timeout=1800, check=False)
     if run.returncode != 0:
         raise RuntimeError(f"images/build.sh dockerhost failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
@@ -136,8 +146,41 @@ class DockerHost:
                f"REDIS_PASSWORD={SECRETS['vault_webstack_redis_password']}\n")
         self.exec("sh", "-c", f"umask 077 && cat > {PROJECT_DIR}/.env", input_bytes=env.encode())
 
-    def psql(self, query: str) -> str:
-        return self.engine("exec", "webstack-db-1", "psql", "-U", "webstack", "-d", "webstack", "-At", "-c", query).strip()
+    def psql(self, query: str, database: str = "webstack") -> str:
+        """psql inside the host's database container, as the stack's user over TCP (the socket is peer-only)."""
+        return self.engine("exec", "-e", f"PGPASSWORD={SECRETS['vault_webstack_db_password']}", "webstack-db-1", "psql",
+                           "-h", "127.0.0.1", "-U", "webstack", "-d", database, "-At", "-c", query).strip()
+
+    def start_load(self, rate: float = 5, seconds: int = 900) -> None:
+        """benchmarks/loadgen.py inside the host, on the proxy's 127.0.0.1:8080 (/health), in the background."""
+        self.exec("sh", "-c", "cat > /opt/loadgen.py && rm -f /tmp/load.stop /tmp/load.json",
+                  input_bytes=(ROOT / "benchmarks" / "loadgen.py").read_bytes())
+        sh(["docker", "exec", "-d", self.name, "python3", "/opt/loadgen.py", "--url", "http://127.0.0.1:8080/health",
+            "--rate", str(rate), "--duration", str(seconds), "--timeout", "15", "--stop-file", "/tmp/load.stop",
+            "--out", "/tmp/load.json"])
+
+    def stop_load(self, timeout: float = 60) -> dict:
+        """Stop the load and return its summary (benchmarks/loadgen.py's)."""
+        self.exec("touch", "/tmp/load.stop")
+        deadline = time.monotonic() + timeout
+        while True:
+            out = self.exec("cat", "/tmp/load.json", check=False)
+            if out.strip():
+                return json.loads(out)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: the load generator wrote no summary in {timeout}s")
+            time.sleep(1)
+
+    def served_version(self) -> str:
+        """The version /health answers through the host's proxy."""
+        health = self.exec("python3", "-c", "import urllib.request; "
+                           "print(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=30).read().decode())")
+        return json.loads(health)["version"]
+
+    def container_ids(self, service: str) -> set[str]:
+        out = self.engine("ps", "-q", "--no-trunc", "--filter", "label=com.docker.compose.project=webstack",
+                          "--filter", f"label=com.docker.compose.service={service}")
+        return set(out.split())
 
     def redis(self, *argv: str) -> str:
         return self.engine("exec", "-e", f"REDISCLI_AUTH={SECRETS['vault_webstack_redis_password']}", "webstack-redis-1",
@@ -156,6 +199,9 @@ class Controller:
         self.vault_file = workdir / "vault-password"
         self.agent_sock = workdir / "agent.sock"
         self.agent_pid: int | None = None
+        # ssh's ControlPath must stay under 108 characters (a socket's path): a short directory of its own,
+        # or multiplexing is silently off and every task pays a whole SSH handshake.
+        self.control_dir = Path(tempfile.mkdtemp(prefix="oxr-", dir="/tmp"))
         self.timings: list[tuple[str, float]] = []
         # The execution environment as the controller (images/ee/build.sh), when built; else the venv.
         self.ee_image = ee_image()
@@ -193,8 +239,9 @@ class Controller:
         known.write_text("\n".join(lines) + "\n")
         known.chmod(0o600)
 
-    def write_inventory(self) -> None:
-        """inventories/prod's group_vars as they are; hosts.yml and vault.yml of the test."""
+    def write_inventory(self, host_vars: dict[str, dict[str, str]] | None = None) -> None:
+        """inventories/prod's group_vars as they are; hosts.yml (with host_vars: {suite: {name: value}}) and
+        vault.yml of the test."""
         group = self.inventory / "group_vars" / "webstack"
         group.mkdir(parents=True, exist_ok=True)
         for shipped in sorted((PROD / "group_vars" / "webstack").glob("*.yml")):
@@ -203,6 +250,7 @@ class Controller:
         hosts = ["---", "webstack:", "  hosts:"]
         for host in self.hosts:
             hosts += [f"    {host.inventory_name}:", "      ansible_host: 127.0.0.1", f"      ansible_port: {host.port}"]
+            hosts += [f"      {name}: {json.dumps(value)}" for name, value in (host_vars or {}).get(host.suite, {}).items()]
         hosts += ["  vars:", "    ansible_user: deploy", "    ansible_become: true"]
         (self.inventory / "hosts.yml").write_text("\n".join(hosts) + "\n")
         self.vault_file.write_text(VAULT_PASSWORD + "\n")
@@ -219,6 +267,9 @@ class Controller:
         if self.agent_pid:
             sh(["kill", str(self.agent_pid)], check=False)
             self.agent_pid = None
+        for sock in self.control_dir.glob("*"):  # the masters exit with their sockets gone (ControlPersist)
+            sock.unlink(missing_ok=True)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
     # --- runs -----------------------------------------------------------------------------------
     def ee_command(self, argv: list[str]) -> list[str]:
@@ -226,8 +277,10 @@ class Controller:
         own paths, the host's loopback (the SSH ports), the agent's socket; no Docker socket."""
         env = self.env()
         flags = ["docker", "run", "--rm", "--network", "host", "--user", "0",
-                 "-v", f"{ROOT}:{ROOT}", "-v", f"{self.workdir}:{self.workdir}", "-w", str(ROOT)]
-        for name in ("HOME", "SSH_AUTH_SOCK", "ANSIBLE_CONFIG", "ANSIBLE_SSH_COMMON_ARGS", "ANSIBLE_FORCE_COLOR", "ANSIBLE_NOCOLOR", "PY_COLORS"):
+                 "-v", f"{ROOT}:{ROOT}", "-v", f"{self.workdir}:{self.workdir}", "-v", f"{self.control_dir}:{self.control_dir}",
+                 "-w", str(ROOT)]
+        for name in ("HOME", "SSH_AUTH_SOCK", "ANSIBLE_CONFIG", "ANSIBLE_SSH_COMMON_ARGS", "ANSIBLE_SSH_ARGS",
+                     "ANSIBLE_SSH_CONTROL_PATH_DIR", "ANSIBLE_PIPELINING", "ANSIBLE_CALLBACKS_ENABLED", "ANSIBLE_FORCE_COLOR", "ANSIBLE_NOCOLOR", "PY_COLORS"):
             flags += ["-e", f"{name}={env[name]}"]
         return [*flags, "--entrypoint", "", self.ee_image, *argv]
 
@@ -247,6 +300,13 @@ class Controller:
             "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
             # ssh reads the home of the passwd entry, not $HOME: name the run's own files.
             "ANSIBLE_SSH_COMMON_ARGS": f"-F /dev/null -o UserKnownHostsFile={self.home / '.ssh' / 'known_hosts'}",
+            # One SSH connection per host for the whole run (ControlPersist outlives each playbook), no
+            # compression on loopback, and pipelining (ansible.cfg has it; said here too) as users run it.
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=300s",
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.control_dir),
+            "ANSIBLE_PIPELINING": "True",
+            # Each run's log ends with its slowest tasks (where the time of a step goes).
+            "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
             "ANSIBLE_FORCE_COLOR": "false",
             "ANSIBLE_NOCOLOR": "1",
             "PY_COLORS": "0",

