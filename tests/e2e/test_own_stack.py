@@ -193,7 +193,9 @@ def test_check_then_deploy_v2_under_load(ledger):
 
 def test_failed_rollout_is_rolled_back(ledger):
     with Load(f"{URL}/api/ping", rate=5, timeout=15) as load:
-        rc, out = ledger.playbook("deploy.yml", "-e", "webstack_app_version=v3-unhealthy", "-e", "webstack_deploy_health_timeout=30")
+        # inputs as text, as -e gives them; no backup (v2's release took one) and a short health timeout keep it lean
+        rc, out = ledger.playbook("deploy.yml", "-e", "webstack_app_version=v3-unhealthy", "-e", "webstack_deploy_health_timeout=30",
+                                  "-e", "webstack_deploy_backup=false")
     assert rc != 0, out[-6000:]
     assert "Release of v3-unhealthy failed" in out and "step 'rollout'" in out, out[-6000:]
     summary = load.summary()
