@@ -208,6 +208,15 @@ def test_failed_rollout_is_rolled_back(ledger):
 def test_rollback_to_v1(ledger):
     # the record written before v2's release holds v1's state
     (v2_release,) = [r["release_id"] for r in ledger.reports() if r["version"] == "v2"]
+    # as a record written before the collection had its override: no copy of it (the rollback then
+    # pins each recorded service to the image it ran)
+    record_file = ledger.state_dir / "releases" / v2_release / "record.json"
+    record = json.loads(record_file.read_text())
+    override = str(ledger.state_dir / "release.compose.yml")
+    assert override in record["compose_files"], record["compose_files"]
+    record["compose_files"].remove(override)
+    record["files"].pop(override)
+    record_file.write_text(json.dumps(record))
     rc, out = ledger.playbook("rollback.yml", "-e", f"webstack_rollback_release_id={v2_release}", "-e", "webstack_rollback_schema=keep")
     assert rc == 0, out[-6000:]
     assert ledger.build() == "v1" and ledger.api_images() == {"opskit/ledger:v1"}
@@ -216,3 +225,4 @@ def test_rollback_to_v1(ledger):
     status, body = ledger.get("/api/accounts/1/balance")
     assert status == 200 and "balance_cents" in body, body
     assert "opskit/ledger:v1" in (ledger.state_dir / "release.compose.yml").read_text()
+    assert "pinning the recorded images" in out, out[-3000:]
