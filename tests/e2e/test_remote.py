@@ -20,8 +20,10 @@ user runs them, with only the vault password and the release version:
                       the second host untouched (the same containers)
   restore.yml         the latest backup into a scratch database (no swap), checked
 
-and each effect is checked inside each host's engine (docker exec HOST docker ...). The time of
-each step is printed (pytest -s) and kept in the run's directory.
+and each effect is checked inside each host's engine (docker exec HOST docker ...). The time of each step is
+printed (pytest -s) and kept in the run's directory. OPSKIT_E2E_REMOTE_UNTIL=N stops after step N (3: up to
+the deploy). The controller is the execution environment image (make ee) when it exists, with no Docker
+socket; OPSKIT_E2E_CONTROLLER=venv uses this checkout's venv with docker off the PATH instead.
 """
 
 from __future__ import annotations
@@ -108,9 +110,7 @@ def test_controller_has_no_docker(remote):
     assert not any(p.name.startswith("docker") for p in controller.bin.iterdir())
 
 
-def test_release_over_ssh_on_two_engines(remote):
-    controller, _versions = remote
-
+def step_prepare_hosts(controller: Controller) -> None:
     # 1. What the targets need, from the distribution (bookworm's Compose package is v1: a v2 binary).
     run_ok(controller, "prepare_hosts.yml")
     for host in HOSTS:
@@ -120,11 +120,15 @@ def test_release_over_ssh_on_two_engines(remote):
     recap = [line for line in again.split("PLAY RECAP")[-1].splitlines() if "changed=" in line]
     assert len(recap) == len(HOSTS) and all("changed=0" in line for line in recap), f"prepare_hosts.yml is not idempotent: {recap}"
 
+
+def step_stack_up(controller: Controller) -> None:
     # 2. The stack at v1 on each host's own engine.
     run_ok(controller, "stack_up.yml", "-e", "webstack_app_version=v1")
     for host in HOSTS:
         assert app_images(host) == {"opskit/webapp:v1"}, host.name
 
+
+def step_deploy_under_load(controller: Controller) -> None:
     # 3. The release v1 -> v2, one host first, then the rest, under load through each host's proxy.
     for host in HOSTS:
         host.start_load()
@@ -143,18 +147,24 @@ def test_release_over_ssh_on_two_engines(remote):
         assert load["failed"] == 0, (host.suite, load)
         assert load["last_version"] == "v2", (host.suite, load)
 
+
+def step_backup(controller: Controller) -> None:
     # 4. A verified backup on each host, in the host's backup directory.
     run_ok(controller, "backup.yml")
     for host in HOSTS:
         manifest = json.loads(host.exec("cat", f"{BACKUP_DIR}/webstack/latest/manifest.json"))
         assert manifest["database"] == "webstack", manifest
 
+
+def step_redis_tune(controller: Controller) -> None:
     # 5. Redis tuning inside each host's Redis container (it once tuned the controller's engine).
     run_ok(controller, "redis_tune.yml", "-e", "redis_tuning_maxmemory=48mb", "-e", "redis_tuning_maxmemory_policy=allkeys-lru")
     for host in HOSTS:
         assert host.redis("CONFIG", "GET", "maxmemory").split() == ["maxmemory", str(48 * 1024 * 1024)], host.name
         assert host.redis("CONFIG", "GET", "maxmemory-policy").split() == ["maxmemory-policy", "allkeys-lru"], host.name
 
+
+def step_warm_cache(controller: Controller) -> None:
     # 6. The app's caches warmed in each host's Redis.
     for host in HOSTS:
         host.redis("FLUSHALL")
@@ -162,17 +172,23 @@ def test_release_over_ssh_on_two_engines(remote):
     for host in HOSTS:
         assert host.redis("--scan", "--pattern", "webstack:*"), f"{host.name}: warm_cache.yml left no webstack:* key"
 
+
+def step_status(controller: Controller) -> None:
     # 7. The status of every host.
     status = run_ok(controller, "status.yml")
     for host in HOSTS:
         assert host.inventory_name in status
 
+
+def step_rollback(controller: Controller) -> None:
     # 8. rollback.yml: the release before v2 (v1) back on each host.
     run_ok(controller, "rollback.yml")
     for host in HOSTS:
         assert app_images(host) == {"opskit/webapp:v1"}, host.name
         assert host.served_version() == "v1", host.name
 
+
+def step_failed_release(controller: Controller) -> None:
     # 9. A release whose rollout fails: the first host's batch fails and is rolled back there (v1 again);
     #    max_fail_percentage 0 stops the play, so the second host keeps its very containers. (No backup: step 4
     #    showed it; a new container that never turns healthy is given 60 s.)
@@ -186,6 +202,8 @@ def test_release_over_ssh_on_two_engines(remote):
     assert HOSTS[1].container_ids("app") == untouched, f"{HOSTS[1].name} was touched by the failed release"
     assert app_images(HOSTS[1]) == {"opskit/webapp:v1"}, HOSTS[1].name
 
+
+def step_restore(controller: Controller) -> None:
     # 10. restore.yml: the latest backup into a scratch database, checked, not swapped in.
     run_ok(controller, "restore.yml", "-e", "postgres_restore_swap=false")
     for host in HOSTS:
@@ -194,3 +212,17 @@ def test_release_over_ssh_on_two_engines(remote):
         live = host.psql("select count(*) from items")
         copy = host.psql("select count(*) from items", database=scratch[0])
         assert copy == live, (host.name, copy, live)
+
+
+STEPS = [step_prepare_hosts, step_stack_up, step_deploy_under_load, step_backup, step_redis_tune, step_warm_cache, step_status,
+         step_rollback, step_failed_release, step_restore]
+
+
+def test_release_over_ssh_on_two_engines(remote):
+    """The steps in order; OPSKIT_E2E_REMOTE_UNTIL=N stops after step N (e.g. 3: up to the deploy)."""
+    controller, _versions = remote
+    until = int(os.environ.get("OPSKIT_E2E_REMOTE_UNTIL", "0") or 0)
+    for number, step in enumerate(STEPS, 1):
+        if 0 < until < number:
+            break
+        step(controller)
