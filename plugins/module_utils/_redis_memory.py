@@ -67,6 +67,28 @@ DEFAULTS = {
     "maxmemory-clients": "0",
 }
 
+# Valkey 8.0 frees lazily by default (valkey-io/valkey#913): its CONFIG REWRITE leaves these "yes"
+# values out of the file, so an absent one means "yes" there, not Redis's "no".
+VALKEY8_DEFAULTS = {
+    "lazyfree-lazy-eviction": "yes",
+    "lazyfree-lazy-expire": "yes",
+    "lazyfree-lazy-server-del": "yes",
+    "lazyfree-lazy-user-del": "yes",
+    "lazyfree-lazy-user-flush": "yes",
+    "replica-lazy-flush": "yes",
+}
+
+
+def defaults_for(info):
+    """The memory-section defaults of the server whose INFO server section is ``info``: Redis's
+    (DEFAULTS, the same in Redis 7 and 8), with Valkey 8's lazyfree defaults on Valkey 8 and later."""
+    defaults = dict(DEFAULTS)
+    match = re.match(r"\s*(\d+)\.", str((info or {}).get("valkey_version") or ""))
+    if match and int(match.group(1)) >= 8:
+        defaults.update(VALKEY8_DEFAULTS)
+    return defaults
+
+
 # Values at or above this are "no limit" in cgroup v1 (the page-aligned LONG_MAX).
 _CGROUP_V1_UNLIMITED = 1 << 62
 
@@ -269,8 +291,10 @@ def parse_config(text):
     return values
 
 
-def file_out_of_sync(desired, file_values):
-    """Names whose value the config file would not give the server at its next start."""
+def file_out_of_sync(desired, file_values, defaults=None):
+    """Names whose value the config file would not give the server at its next start; ``defaults``
+    are the server's own (defaults_for), Redis's when not given."""
+    defaults = DEFAULTS if defaults is None else defaults
     out = []
     for name, value in desired.items():
         if name in file_values:
@@ -281,7 +305,7 @@ def file_out_of_sync(desired, file_values):
         else:
             # Absent: the server starts with its default. CONFIG REWRITE leaves a default value out, so
             # a parameter whose default we do not know counts as in sync (it cannot be told apart).
-            same = name not in DEFAULTS or DEFAULTS[name] == value
+            same = name not in defaults or defaults[name] == value
         if not same:
             out.append(name)
     return sorted(out)

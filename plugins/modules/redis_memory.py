@@ -202,6 +202,7 @@ class RedisMemory:
         self.module = module
         self.params = module.params
         self.where = where(module)
+        self.defaults = rm.DEFAULTS  # the server's own, once read (desired)
         self.result = {"changed": False, "config_file": "", "rewritten": False, "memory_limit": {"bytes": None, "source": "not read yet"}}
 
     def fail(self, msg):
@@ -220,6 +221,7 @@ class RedisMemory:
         try:
             config_file, pid = rm.server_info(client)
             self.result["config_file"] = config_file
+            self.defaults = rm.defaults_for(client.info("server"))
             if params["memory_limit"]:
                 limit = {"bytes": rm.parse_memory(params["memory_limit"]), "source": "the memory_limit option", "host_bytes": None, "cgroup_bytes": None}
             else:
@@ -275,7 +277,7 @@ class RedisMemory:
         text = read_file(self.result["config_file"])
         if text is None:
             return None, True  # not readable from here: persist every time, changed only by the live values
-        out_of_sync = rm.file_out_of_sync(desired, rm.parse_config(text))
+        out_of_sync = rm.file_out_of_sync(desired, rm.parse_config(text), self.defaults)
         self.result["out_of_sync"] = out_of_sync
         self.result["changed"] = self.result["changed"] or bool(out_of_sync)
         return text, bool(changes) or bool(out_of_sync)

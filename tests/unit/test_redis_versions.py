@@ -66,3 +66,31 @@ def test_desired_config_takes_the_servers_policies():
     # Without the server's list, Redis 7's.
     with pytest.raises(rm.RedisMemoryError, match="allkeys-lrm"):
         rm.desired_config(None, "allkeys-lrm", {}, None)
+
+
+@pytest.mark.parametrize(
+    ("info", "expected"),
+    [
+        ({"redis_version": "7.0.15"}, "no"),
+        ({"redis_version": "8.0.2"}, "no"),
+        # Valkey 8 answers redis_version 7.2.4 for its clients, and names itself in valkey_version.
+        ({"redis_version": "7.2.4", "valkey_version": "8.1.1"}, "yes"),
+        ({"redis_version": "7.2.4", "valkey_version": "7.2.5"}, "no"),
+        ({}, "no"),
+    ],
+)
+def test_defaults_for_each_server(info, expected):
+    defaults = rm.defaults_for(info)
+    assert defaults["lazyfree-lazy-eviction"] == expected
+    assert defaults["replica-lazy-flush"] == expected
+    assert defaults["maxmemory-policy"] == "noeviction"
+
+
+def test_file_out_of_sync_with_valkeys_defaults():
+    # Valkey 8's CONFIG REWRITE leaves lazyfree-lazy-eviction yes out of the file: its default.
+    desired = {"maxmemory": "50331648", "lazyfree-lazy-eviction": "yes"}
+    file_values = {"maxmemory": "48mb"}
+    assert rm.file_out_of_sync(desired, file_values) == ["lazyfree-lazy-eviction"]
+    assert rm.file_out_of_sync(desired, file_values, rm.defaults_for({"valkey_version": "8.1.1"})) == []
+    # ... and an absent "no" is out of sync there.
+    assert rm.file_out_of_sync({"lazyfree-lazy-eviction": "no"}, {}, rm.defaults_for({"valkey_version": "8.1.1"})) == ["lazyfree-lazy-eviction"]
