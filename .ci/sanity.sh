@@ -74,7 +74,7 @@ for path in glob.glob(os.path.join(base, "**", "*.py"), recursive=True) + glob.g
 print(" ".join(sorted(found)))
 PY
   ); do
-    cat > "$cache/get_pip_$v.py" <<'PY'
+    cat > "$cache/.get_pip_$v.py.$$" <<'PY'
 """Offline stand-in for get-pip.py: bootstrap pip with ensurepip, then install what was asked."""
 import subprocess
 import sys
@@ -84,14 +84,22 @@ args = [a for a in sys.argv[1:] if not a.startswith("--no-")]
 if args:
     subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
 PY
+    mv -f "$cache/.get_pip_$v.py.$$" "$cache/get_pip_$v.py"  # atomic: another series may be running it
   done
 }
 
 # ansible-test's shellcheck test needs the program; install Debian's when we can, else it is skipped.
+# Two series may run side by side (make -j): one apt-get at a time.
 if ! command -v shellcheck >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing shellcheck (Debian package) for the shellcheck sanity test"
-  apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; } \
-    || echo "WARNING: could not install shellcheck; ansible-test will skip that test" >&2
+  mkdir -p "$root/.cache"
+  (
+    flock 8
+    if ! command -v shellcheck >/dev/null 2>&1; then
+      echo "Installing shellcheck (Debian package) for the shellcheck sanity test"
+      apt-get install -y -qq shellcheck >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq shellcheck >/dev/null; } \
+        || echo "WARNING: could not install shellcheck; ansible-test will skip that test" >&2
+    fi
+  ) 8>"$root/.cache/apt.lock"
 fi
 
 # 3. A copy of the tracked (and untracked, not ignored) files in the layout ansible-test expects.
