@@ -391,4 +391,3 @@ def highest_client_image(repository, tags):
     """The image of the highest PostgreSQL major among ``tags`` (any psql reads the server's version), or None."""
     usable = [(tag_major(tag), -len(str(tag)), str(tag)) for tag in tags if tag_major(tag) is not None]
     return f"{repository}:{max(usable)[2]}" if usable else None
-

@@ -33,7 +33,7 @@ options:
   find_alembic:
     description:
       - Look for an C(alembic.ini) in a running container of the guessed app service (C(find) down to 5 levels, outside
-        C(/proc), C(/sys), C(/usr)), for RV(guess.alembic_config_file).
+        C(/proc), C(/sys), C(/usr)), for the C(alembic_config_file) of RV(guess).
     type: bool
     default: true
   docker_cli:
@@ -266,8 +266,9 @@ def guess(services, config):
     redis = _first(by_kind.get("redis", []))
     proxy = _first(sorted(by_kind.get("proxy", []), key=lambda n: (not services[n]["ports"], n)))
     # The app: a service that depends on the database, else the one with a healthcheck that others depend on.
-    ranked = sorted(by_kind.get("app", []), key=lambda n: (db not in services[n]["depends_on"], not services[n]["healthcheck"],
-                                                          not any(n in s["depends_on"] for s in services.values()), n))
+    ranked = sorted(by_kind.get("app", []), key=lambda n: (
+        db not in services[n]["depends_on"], not services[n]["healthcheck"],
+        not any(n in s["depends_on"] for s in services.values()), n))
     app = _first(ranked)
     out = dict.fromkeys(("app_service", "app_image", "app_version", "deploy_services", "db_service", "db_name", "db_user",
                          "db_password_env", "redis_service", "redis_password_env", "proxy_service", "proxy_url", "health_url",
