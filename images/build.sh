@@ -2,6 +2,8 @@
 # Build every image the tests and the demo use, with no container registry.
 #
 #   images/build.sh [--force] [NAME ...]     NAME: base postgres redis valkey nginx webapp ledger (default: all)
+#                                            and, only when named: dockerhost (the remote e2e's Docker hosts), ee
+#                                            (the execution environment, images/ee/build.sh)
 #
 # Two Debian generations: bookworm (PostgreSQL 15, Redis 7, nginx, the app) and trixie (PostgreSQL 17,
 # Redis 8, Valkey 8). Each base is a pulled debian:<suite>-slim where a registry answers, otherwise
@@ -23,7 +25,7 @@ for arg in "$@"; do
     --force) force=1 ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     base|postgres|redis|valkey|nginx|webapp|ledger) wanted+=("$arg") ;;
-    dockerhost) wanted+=("$arg") ;;   # only when named: the remote e2e test builds it (tests/e2e/_remote.py)
+    dockerhost|ee) wanted+=("$arg") ;;   # only when named: the remote e2e test's (images/remote.sh)
     *) echo "ERROR: unknown image or option '$arg' (images: base postgres redis valkey nginx webapp ledger; option: --force)" >&2; exit 2 ;;
   esac
 done
@@ -210,16 +212,22 @@ app_images() {
     done
   fi
 }
-# Remote Docker hosts (sshd + their own dockerd) of the remote e2e test: engine 20.10 and 26.
-dockerhost_images() {
+# Remote Docker hosts (sshd + their own dockerd) of the remote e2e test: engine 20.10 and 26, side by side.
+dockerhost_bookworm() {
   build_image opskit/dockerhost:bookworm "$here/dockerhost/Dockerfile" "$here/dockerhost" BASE=opskit/base:bookworm DOCKER_PACKAGES=docker.io
+}
+dockerhost_trixie() {
   build_image opskit/dockerhost:trixie "$here/dockerhost/Dockerfile" "$here/dockerhost" BASE=opskit/base:trixie "DOCKER_PACKAGES=docker.io docker-cli"
 }
+# The execution environment (its own inputs hash, "up to date" in seconds); this build's lock is held
+# here, so it does not take it again.
+ee_image() { OPSKIT_IMAGES_LOCK_HELD=1 EE_FORCE=$force bash "$here/ee/build.sh"; }
 if want postgres; then chain postgres postgres_images; fi
 if want redis || want valkey; then chain redis redis_images; fi
 if want nginx; then chain nginx nginx_image; fi
 if want webapp || want ledger; then chain app app_images; fi
-if want dockerhost; then chain dockerhost dockerhost_images; fi
+if want dockerhost; then chain dockerhost-bookworm dockerhost_bookworm; chain dockerhost-trixie dockerhost_trixie; fi
+if want ee; then chain ee ee_image; fi
 wait_chains
 # Dangling layers of replaced builds are of no use to anyone.
 docker image prune -f --filter "label=$label" >/dev/null 2>&1 || true

@@ -2,11 +2,18 @@
 # Build the execution environment (execution-environment.yml) with ansible-builder, reaching no
 # package index during the image build:
 #   1. the Python packages the build installs are downloaded here first, with this machine's pip,
-#      into .cache/ee/wheels (ansible-core, ansible-runner, ansible, and what ansible-builder's own
-#      scripts install: bindep, PyYAML, packaging, dumb-init);
-#   2. the collection's tarball (ansible-galaxy collection build) goes to .cache/ee/collection;
-#   3. ansible-builder build, with the docker runtime and the legacy builder (engine 20.10).
-# Environment: EE_BASE_IMAGE (default opskit/base:bookworm), EE_TAG (default opskit/webstack-ee:<version>).
+#      into .cache/ee/wheels (ansible-core, ansible-runner, and what ansible-builder's own scripts
+#      install: bindep, PyYAML, packaging, dumb-init); a second run finds them there without asking
+#      the index;
+#   2. the collections the roles use are packed from this checkout's venv into .cache/ee/collections
+#      (images/ee/pack_collections.py, reproducible tarballs), and opskit.webstack's own tarball
+#      (ansible-galaxy collection build) goes to .cache/ee/collection;
+#   3. the hash of every input (the definition, images/ee/*, the wheels, the collections' files, the
+#      base image's id) is compared with the label of the image: equal, nothing is built ("up to
+#      date", about a second); else ansible-builder build, with the docker runtime and the legacy
+#      builder (engine 20.10), and the image is labelled with it.
+# Environment: EE_BASE_IMAGE (default opskit/base:bookworm), EE_TAG (default opskit/webstack-ee:<version>),
+# EE_FORCE=1 builds even when up to date.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${VENV:-$root/.venv}
@@ -14,26 +21,56 @@ cache=$root/.cache/ee
 base=${EE_BASE_IMAGE:-opskit/base:bookworm}
 version=$(awk '$1 == "version:" {print $2; exit}' "$root/galaxy.yml")
 tag=${EE_TAG:-opskit/webstack-ee:$version}
+label=org.opskit.webstack.ee-inputs
+# The collections the roles and playbooks call, besides opskit.webstack (their dependencies come along).
+collections=(community.docker community.postgresql community.general ansible.posix)
 cd "$root"
-docker image inspect "$base" >/dev/null 2>&1 || { echo "ERROR: base image $base is missing (make images, or set EE_BASE_IMAGE)" >&2; exit 1; }
+base_id=$(docker image inspect --format '{{.Id}}' "$base" 2>/dev/null) \
+  || { echo "ERROR: base image $base is missing (make images, or set EE_BASE_IMAGE)" >&2; exit 1; }
 start=$(date +%s)
 
-rm -rf "$cache/collection" && mkdir -p "$cache/wheels" "$cache/collection"
-# The interpreter of the base decides which wheels fit (cp311 on bookworm, cp313 on trixie).
-pyver=$(docker run --rm --entrypoint /usr/bin/python3 "$base" -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")')
-"$venv/bin/python" -m pip download --quiet --dest "$cache/wheels" --only-binary=:all: \
-  --python-version "$pyver" --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 \
-  --platform manylinux_2_17_x86_64 --platform linux_x86_64 \
-  ansible-core==2.19.14 ansible-runner==2.4.3 -r images/ee/requirements.txt \
-  bindep pyyaml packaging dumb-init==1.2.5 setuptools wheel pbr
+rm -rf "$cache/collection" "$cache/collections" && mkdir -p "$cache/wheels" "$cache/collection" "$cache/collections"
+# The interpreter of the base decides which wheels fit (cp311 on bookworm, cp313 on trixie); kept by base id.
+pyver_file=$cache/python-${base_id#sha256:}
+[ -s "$pyver_file" ] || docker run --rm --entrypoint /usr/bin/python3 "$base" \
+  -c 'import sys; print(f"{sys.version_info[0]}{sys.version_info[1]}")' > "$pyver_file"
+pyver=$(cat "$pyver_file")
+download=(--dest "$cache/wheels" --only-binary=:all: --python-version "$pyver"
+  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform linux_x86_64
+  ansible-core==2.19.14 ansible-runner==2.4.3 bindep pyyaml packaging dumb-init==1.2.5 setuptools wheel pbr)
+# From the wheels already here when they suffice (no index asked), else from the index.
+"$venv/bin/python" -m pip download --quiet --no-index --find-links "$cache/wheels" "${download[@]}" >/dev/null 2>&1 \
+  || "$venv/bin/python" -m pip download --quiet "${download[@]}"
+"$venv/bin/python" "$root/images/ee/pack_collections.py" "$cache/collections" "${collections[@]}" > "$cache/collections.txt"
 "$venv/bin/ansible-galaxy" collection build --force --output-path "$cache/collection" . >/dev/null
+
+# The inputs: a tarball's own bytes carry build times, so opskit.webstack counts by its MANIFEST.json and
+# FILES.json (the checksum of every file it holds); the packed collections are reproducible bytes.
+inputs=$(
+  {
+    sha256sum execution-environment.yml images/ee/*
+    (cd "$cache/wheels" && ls -1 | sort)
+    (cd "$cache/collections" && sha256sum ./*.tar.gz)
+    tar -xzOf "$cache"/collection/*.tar.gz MANIFEST.json FILES.json
+    printf '%s\n' "$base_id" "$tag"
+  } | sha256sum | cut -c1-16
+)
+if [ "${EE_FORCE:-0}" != 1 ] && [ "$(docker image inspect --format "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null)" = "$inputs" ]; then
+  [ "$tag" = opskit/webstack-ee:latest ] || docker tag "$tag" opskit/webstack-ee:latest
+  echo "execution environment $tag (base $base) up to date ($(( $(date +%s) - start ))s)"
+  exit 0
+fi
 
 # The lock of images/build.sh: its clean-up of dangling images (by the label the local bases carry,
 # which intermediate images of this build inherit) must not run while this build is under way.
-mkdir -p "$root/images/.cache"
-exec 9>"$root/images/.cache/.build.lock"
-flock 9
+# (images/build.sh ee holds it already: OPSKIT_IMAGES_LOCK_HELD=1.)
+if [ "${OPSKIT_IMAGES_LOCK_HELD:-0}" != 1 ]; then
+  mkdir -p "$root/images/.cache"
+  exec 9>"$root/images/.cache/.build.lock"
+  flock 9
+fi
 DOCKER_BUILDKIT=0 "$venv/bin/ansible-builder" build --container-runtime docker -f execution-environment.yml \
-  --context "$cache/context" --build-arg "EE_BASE_IMAGE=$base" --tag "$tag" -v 1
+  --context "$cache/context" --build-arg "EE_BASE_IMAGE=$base" --extra-build-cli-args "--label $label=$inputs" \
+  --tag "$tag" -v 1
 [ "$tag" = opskit/webstack-ee:latest ] || docker tag "$tag" opskit/webstack-ee:latest
 echo "execution environment $tag (base $base) built in $(( $(date +%s) - start ))s"

@@ -51,26 +51,38 @@ def sh(argv: list[str], *, timeout: int = 600, check: bool = True, input_bytes: 
     return subprocess.run(argv, timeout=timeout, check=check, capture_output=True, input=input_bytes, **kw)
 
 
-def build_host_images() -> None:
-    """images/build.sh dockerhost: opskit/dockerhost:bookworm and :trixie (seconds when up to date).
-    OPSKIT_E2E_HOST_IMAGES=present uses them as they are when both exist (build.sh waits for any other
-    build on this checkout, the execution environment's included)."""
+def controller_is_ee() -> bool:
+    """The execution environment is the controller unless OPSKIT_E2E_CONTROLLER=venv."""
+    return os.environ.get("OPSKIT_E2E_CONTROLLER", "ee") != "venv"
+
+
+def build_images() -> None:
+    """images/remote.sh: the Docker hosts' images (opskit/dockerhost:bookworm and :trixie) and, with the
+    execution environment as the controller, its image (images/ee/build.sh); seconds when up to date.
+    OPSKIT_E2E_HOST_IMAGES=present uses the images as they are when they all exist."""
+    wanted = [f"opskit/dockerhost:{suite}" for suite in ("bookworm", "trixie")]
+    if controller_is_ee():
+        wanted.append(os.environ.get("OPSKIT_E2E_EE_IMAGE", "opskit/webstack-ee:latest"))
     if os.environ.get("OPSKIT_E2E_HOST_IMAGES") == "present" and all(
-        sh(["docker", "image", "inspect", f"opskit/dockerhost:{suite}"], check=False).returncode == 0 for suite in ("bookworm", "trixie")
+        sh(["docker", "image", "inspect", image], check=False).returncode == 0 for image in wanted
     ):
         return
-    run = subprocess.run(["bash", str(ROOT / "images" / "build.sh"), "dockerhost"], capture_output=True, text=True, timeout=1800, check=False)
+    argv = ["bash", str(ROOT / "images" / "remote.sh")] + ([] if controller_is_ee() else ["--no-ee"])
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=3600, check=False)
+    print(run.stdout, end="")
     if run.returncode != 0:
-        raise RuntimeError(f"images/build.sh dockerhost failed:\n{run.stdout[-2000:]}\n{run.stderr[-2000:]}")
+        raise RuntimeError(f"images/remote.sh failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
 
 
 def ee_image() -> str | None:
-    """The execution environment image to use as the controller: OPSKIT_E2E_CONTROLLER=venv turns it
-    off, OPSKIT_E2E_EE_IMAGE names it (default opskit/webstack-ee:latest, when present)."""
-    if os.environ.get("OPSKIT_E2E_CONTROLLER", "ee") == "venv":
+    """The execution environment image to use as the controller (OPSKIT_E2E_EE_IMAGE, default
+    opskit/webstack-ee:latest): it must exist unless OPSKIT_E2E_CONTROLLER=venv, which uses the venv."""
+    if not controller_is_ee():
         return None
     image = os.environ.get("OPSKIT_E2E_EE_IMAGE", "opskit/webstack-ee:latest")
-    return image if sh(["docker", "image", "inspect", image], check=False).returncode == 0 else None
+    if sh(["docker", "image", "inspect", image], check=False).returncode != 0:
+        raise RuntimeError(f"the execution environment image {image} is missing (images/remote.sh, make ee)")
+    return image
 
 
 def save_images(images: list[str], archive: Path) -> None:
@@ -321,7 +333,7 @@ class Controller:
         else:
             argv[0] = str(self.bin / "ansible-playbook")
             run = subprocess.run(argv, cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=timeout, check=False)
-        self.timings.append((name, time.monotonic() - start))
+        self.timings.append((f"  {name}", time.monotonic() - start))
         (self.workdir / f"{len(self.timings):02d}-{name}.log").write_text(run.stdout + "\n--- stderr ---\n" + run.stderr)
         return run
 
