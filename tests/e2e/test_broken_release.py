@@ -26,8 +26,14 @@ def test_broken_v3_rolls_back_to_v2(release_factory, tag, base_port, failed_step
     with Load(f"{stack.url}/health", rate=10, timeout=15) as load:
         run = release.playbook("deploy.yml", extravars={"webstack_app_version": tag})
 
-    # the play fails, with a summary of what failed and what was put back
+    # the play fails, with a summary of what failed and what was put back (the report first: when the
+    # release failed elsewhere than expected, its step, task and reason say where and why)
     assert run.rc != 0, run.output[-6000:]
+    reports = stack.reports()
+    assert reports, run.output[-6000:]
+    report = reports[-1]
+    assert report["failed_step"] == failed_step, (
+        {key: report.get(key) for key in ("result", "failed_step", "failed_task", "reason", "steps")}, run.output[-3000:])
     assert "Release of " + tag + " failed" in run.output, run.output[-6000:]
     assert f"step '{failed_step}'" in run.output, run.output[-6000:]
     assert "put back" in run.output
@@ -42,6 +48,4 @@ def test_broken_v3_rolls_back_to_v2(release_factory, tag, base_port, failed_step
     assert stack.revision() == revision_v2
     assert stack.sql("SELECT count(*) FROM e2e_rows") == "1000"
     # the failed release's report says so
-    report = stack.reports()[-1]
     assert report["result"] == "rolled_back", report
-    assert report["failed_step"] == failed_step, report
