@@ -27,7 +27,7 @@ export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
 .PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units e2e-remote \
-        molecule molecule-all molecule-test test demo demo-down doc build ee e2e changelog clean
+        molecule molecule-all molecule-test test test-static demo demo-down doc build ee e2e changelog clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -66,6 +66,9 @@ ruff: venv
 sanity: venv ## ansible-test sanity, offline, on ansible-core 2.17 (oldest accepted) and the venv's (newest on its Python)
 	@bash .ci/sanity.sh $(VENV) $(SANITY_CORES)
 
+sanity-%: venv # one series: make sanity-2.17
+	@bash .ci/sanity.sh $(VENV) $*
+
 units: venv ## Unit tests (pytest) of modules and module_utils
 	$(BIN)/pytest -q tests/unit
 
@@ -81,8 +84,15 @@ molecule-all: setup ## Every Molecule scenario under molecule/, the data-store r
 molecule-test: setup
 	@cd $(ROOT) && bash .ci/molecule-matrix.sh '$(or $(VERSIONS),default)' $(SCENARIOS)
 
-test: setup lint sanity units molecule-test e2e build ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
+# make test runs the checks that need no Docker (lint, sanity per series, units) beside the image
+# build, which waits on the network and the disk more than on the CPU; then the Docker-bound steps
+# one after another. --output-sync keeps each step's output together.
+test: venv ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
+	@$(MAKE) --no-print-directory -j3 --output-sync=target images test-static
+	@$(MAKE) --no-print-directory molecule-test e2e build
 	@echo "make test: all checks passed"
+
+test-static: yamllint ansible-lint ruff $(addprefix sanity-,$(SANITY_CORES)) units
 
 e2e: setup ## The whole release against the example stack (pytest tests/e2e)
 	$(BIN)/pytest -q tests/e2e
