@@ -10,8 +10,10 @@
 #      (ansible-galaxy collection build) goes to .cache/ee/collection;
 #   3. the hash of every input (the definition, images/ee/*, the wheels, the collections' files, the
 #      base image's id) is compared with the label of the image: equal, nothing is built ("up to
-#      date", about a second); else ansible-builder build, with the docker runtime and the legacy
-#      builder (engine 20.10), and the image is labelled with it.
+#      date", about a second); else `ansible-builder create` writes the build context, opskit.webstack's
+#      tarball is put beside its _build (so that a change to the collection rebuilds the last layers
+#      only) and docker builds it with the legacy builder (engine 20.10), labelled with the hash.
+#      EE_NO_CACHE=1 builds with no layer cache (a cold build's time).
 # Environment: EE_BASE_IMAGE (default opskit/base:bookworm), EE_TAG (default opskit/webstack-ee:<version>),
 # EE_FORCE=1 builds even when up to date.
 set -euo pipefail
@@ -69,8 +71,13 @@ if [ "${OPSKIT_IMAGES_LOCK_HELD:-0}" != 1 ]; then
   exec 9>"$root/images/.cache/.build.lock"
   flock 9
 fi
-DOCKER_BUILDKIT=0 "$venv/bin/ansible-builder" build --container-runtime docker -f execution-environment.yml \
-  --context "$cache/context" --build-arg "EE_BASE_IMAGE=$base" --extra-build-cli-args "--label $label=$inputs" \
-  --tag "$tag" -v 1
+context=$cache/context
+"$venv/bin/ansible-builder" create -f execution-environment.yml --context "$context" --output-filename Dockerfile -v 1 >/dev/null
+rm -rf "$context/opskit-collection" && mkdir -p "$context/opskit-collection"
+cp "$cache"/collection/*.tar.gz "$context/opskit-collection/"
+no_cache=(); [ "${EE_NO_CACHE:-0}" != 1 ] || no_cache=(--no-cache)
+DOCKER_BUILDKIT=0 docker build "${no_cache[@]}" -f "$context/Dockerfile" --build-arg "EE_BASE_IMAGE=$base" \
+  --label "$label=$inputs" -t "$tag" "$context" > "$cache/build.log" 2>&1 \
+  || { echo "ERROR: the execution environment's image build failed (all of it: $cache/build.log):" >&2; tail -30 "$cache/build.log" >&2; exit 1; }
 [ "$tag" = opskit/webstack-ee:latest ] || docker tag "$tag" opskit/webstack-ee:latest
 echo "execution environment $tag (base $base) built in $(( $(date +%s) - start ))s"
