@@ -6,134 +6,40 @@ The ledger is of another shape than the example web stack: Bottle on waitress be
 an ``env.py`` that builds the database URL from ``POSTGRES_*``, a literal image tag in its compose
 file, no database or Redis port, no backup mount. One stack for the whole module (Compose project
 ``own-ledger``, port 18500 on 127.0.0.1); the inventory is what adopt.yml writes plus the few lines
-docs/own-stack.md tells a user to add.
+docs/own-stack.md tells a user to add. Its database is the project's ``pg`` service (the tools run in
+its container, the dump streamed out); test_own_stack_managed.py runs the ledger on a database
+outside its project.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from pathlib import Path
 
-import docker
 import pytest
 import yaml
-from _stack import BIN, LOG_DIR, ROOT
+from _ledger import LEDGER_DIR, Ledger, require_images, secrets
 from loadgen import Load
 
-LEDGER_DIR = ROOT / "examples" / "ledger"
 PROJECT = "own-ledger"
 PORT = 18500
 URL = f"http://127.0.0.1:{PORT}"
-IMAGES = ("opskit/ledger:v1", "opskit/ledger:v2", "opskit/ledger:v3-unhealthy", "opskit/nginx:bookworm",
-          "opskit/postgres:15", "opskit/redis:7")
-
-
-class Ledger:
-    """The ledger stack of this module, its inventory and the playbooks run against it."""
-
-    def __init__(self, workdir: Path):
-        self.workdir = workdir
-        self.ports_env = workdir / "ports.env"
-        self.inventory = workdir / "inventory"
-        self.state_dir = workdir / "state"
-        self.log = LOG_DIR / "own-stack.log"
-        self.times: dict[str, float] = {}
-
-    def compose(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        cmd = ["docker", "compose", "-p", PROJECT, "-f", str(LEDGER_DIR / "compose.yml"),
-               "--env-file", str(LEDGER_DIR / ".env"), "--env-file", str(self.ports_env), *args]
-        return subprocess.run(cmd, cwd=LEDGER_DIR, capture_output=True, text=True, check=check, timeout=900)
-
-    def playbook(self, name: str, *args: str, inventory: Path | None = None, timeout: int = 1200) -> tuple[int, str]:
-        cmd = [str(BIN / "ansible-playbook"), f"playbooks/{name}", "-i", str(inventory or self.inventory), *args]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
-                   PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-        begin = time.monotonic()
-        with self.log.open("a") as log:
-            log.write(f"\n===== {' '.join(cmd)}\n")
-            log.flush()
-            start = log.tell()
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        output = self.log.read_text()[start:]
-        self.times[name + " " + " ".join(args)] = round(time.monotonic() - begin, 1)
-        with self.log.open("a") as log:
-            log.write(f"===== rc={proc.returncode} in {time.monotonic() - begin:.1f}s\n")
-        return proc.returncode, output
-
-    def get(self, path: str) -> tuple[int, dict | str]:
-        try:
-            with urllib.request.urlopen(URL + path, timeout=10) as response:
-                status, body = response.status, response.read().decode()
-        except urllib.error.HTTPError as err:
-            status, body = err.code, err.read().decode()
-        try:
-            return status, json.loads(body)
-        except ValueError:
-            return status, body
-
-    def build(self) -> str | None:
-        status, body = self.get("/api/ping")
-        return body.get("build") if status == 200 and isinstance(body, dict) else None
-
-    def api_images(self) -> set[str]:
-        client = docker.from_env()
-        try:
-            found = client.containers.list(filters={"label": [f"com.docker.compose.project={PROJECT}",
-                                                              "com.docker.compose.service=api", "com.docker.compose.oneoff=False"]})
-            return {c.attrs["Config"]["Image"] for c in found}
-        finally:
-            client.close()
-
-    def sql(self, query: str) -> str:
-        return self.compose("exec", "-T", "--user", "postgres", "pg", "psql", "-X", "-q", "-At", "-d", "ledger", "-c", query).stdout.strip()
-
-    def reports(self) -> list[dict]:
-        return [json.loads(p.read_text()) for p in sorted((self.state_dir / "releases").glob("*/report.json"))
-                if not p.parent.is_symlink()]
-
-    def down(self) -> None:
-        self.compose("down", "-v", "--remove-orphans", "-t", "1", check=False)
 
 
 @pytest.fixture(scope="module")
 def ledger(tmp_path_factory):
-    client = docker.from_env()
-    try:
-        missing = [image for image in IMAGES if not client.images.list(name=image)]
-    finally:
-        client.close()
-    if missing:
-        pytest.fail(f"the own-stack test needs the ledger images (make images); missing: {missing}", pytrace=False)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    stack = Ledger(tmp_path_factory.mktemp("own"))
-    stack.log.write_text("")
-    subprocess.run([str(LEDGER_DIR / "init-env.sh")], check=True, capture_output=True)
-    stack.ports_env.write_text(f"LEDGER_HTTP_PORT={PORT}\n")
+    require_images()
+    secrets()
+    stack = Ledger(tmp_path_factory.mktemp("own"), PROJECT, PORT)
     stack.down()  # leftovers of an interrupted earlier run
-    begin = time.monotonic()
-    stack.compose("up", "-d", "--wait", "--wait-timeout", "600")
-    # the stack as it runs in production: its schema at v1's head, migrated by its own tooling
-    stack.compose("exec", "-T", "api", "alembic", "-c", "/srv/ledger/db/alembic.ini", "upgrade", "head")
-    stack.times["docker compose up --wait, alembic upgrade head"] = round(time.monotonic() - begin, 1)
+    stack.up()
     yield stack
     stack.down()
-    print("own-stack times (s):", json.dumps(stack.times), file=sys.stderr)
+    stack.save_times()
 
 
 def test_adopt_writes_a_starting_inventory(ledger):
     assert ledger.build() == "v1"
-    start = ledger.workdir / "start"
-    start.mkdir()
-    (start / "hosts.yml").write_text(yaml.safe_dump(
-        {"all": {"hosts": {PROJECT: {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}}}}))
-    args = ("-e", f"adopt_project={PROJECT}", "-e", f"adopt_output_dir={ledger.inventory}")
-    rc, out = ledger.playbook("adopt.yml", *args, inventory=start)
+    rc, out = ledger.adopt()
     assert rc == 0, out[-5000:]
     stack = yaml.safe_load((ledger.inventory / "group_vars" / "webstack" / "stack.yml").read_text())
     app = yaml.safe_load((ledger.inventory / "group_vars" / "webstack" / "app.yml").read_text())
@@ -153,11 +59,11 @@ def test_adopt_writes_a_starting_inventory(ledger):
     assert secrets and not any(secret in written for secret in secrets), "a secret was written into the inventory"
     assert "Could not guess" in written and "health URL" in written and "Could not guess" in out
     # a second run changes nothing
-    rc, out = ledger.playbook("adopt.yml", *args, inventory=start)
+    rc, out = ledger.adopt()
     assert rc == 0 and "changed=0" in out, out[-3000:]
     # the few lines docs/own-stack.md tells a user to add: the health answer, the warm paths, where
     # the collection keeps its state (here: the test's directory)
-    (ledger.inventory / "group_vars" / "webstack" / "mine.yml").write_text(yaml.safe_dump({
+    ledger.add_vars("vars.yml", {
         "webstack_health_url": "{{ webstack_proxy_url }}/api/ping",
         "webstack_health_json_path": "ok",
         "webstack_health_json_value": "true",
@@ -165,7 +71,25 @@ def test_adopt_writes_a_starting_inventory(ledger):
         "webstack_warm_paths": ["/api/accounts", "/api/accounts/1/balance"],
         "webstack_release_cache_patterns": ["ledger:balance:*"],
         "webstack_state_dir": str(ledger.state_dir),
-    }))
+    })
+
+
+def test_a_missing_alembic_variable_fails_before_anything_changes(ledger):
+    # a typo in the name of the password's variable, given as text (-e with JSON), as a user would try it
+    wrong = {"webstack_alembic_database_env": {"host": "POSTGRES_HOST", "port": "POSTGRES_PORT", "user": "POSTGRES_USER",
+                                               "password": "POSTGRES_PASSWD", "name": "POSTGRES_DB"}}
+    rc, out = ledger.playbook("deploy.yml", "-e", "webstack_app_version=v2", "-e", json.dumps(wrong))
+    assert rc != 0, out[-4000:]
+    assert "webstack_alembic_database_env names POSTGRES_PASSWD, which the environment of service api" in out, out[-4000:]
+    assert "nothing was changed" in out and "POSTGRES_PASSWORD" in out, out[-4000:]
+    # the message names the variables, never their values
+    assert not any(value in out for value in secrets().values())
+    # nothing changed: no release record, no backup, v1 serving on v1's schema, the lock given back
+    assert not list((ledger.state_dir / "releases").glob("*/record.json"))
+    assert not (ledger.state_dir / "backups").exists() or not any((ledger.state_dir / "backups").iterdir())
+    assert ledger.build() == "v1" and ledger.service_images() == {"opskit/ledger:v1"}
+    assert ledger.sql("SELECT version_num FROM alembic_version") == "l002"
+    assert not (ledger.state_dir / "releases" / ".lock").exists()
 
 
 def test_check_then_deploy_v2_under_load(ledger):
@@ -179,7 +103,7 @@ def test_check_then_deploy_v2_under_load(ledger):
         rc, out = ledger.playbook("deploy.yml", "-e", "webstack_app_version=v2")
     assert rc == 0, out[-6000:]
     summary = load.summary()
-    assert ledger.build() == "v2" and ledger.api_images() == {"opskit/ledger:v2"}
+    assert ledger.build() == "v2" and ledger.service_images() == {"opskit/ledger:v2"}
     assert ledger.sql("SELECT version_num FROM alembic_version") == "l003"
     report = ledger.reports()[-1]
     assert report["result"] == "success", report
@@ -199,7 +123,7 @@ def test_failed_rollout_is_rolled_back(ledger):
     assert rc != 0, out[-6000:]
     assert "Release of v3-unhealthy failed" in out and "step 'rollout'" in out, out[-6000:]
     summary = load.summary()
-    assert ledger.build() == "v2" and ledger.api_images() == {"opskit/ledger:v2"}
+    assert ledger.build() == "v2" and ledger.service_images() == {"opskit/ledger:v2"}
     assert ledger.reports()[-1]["result"] == "rolled_back"
     assert "opskit/ledger:v2" in (ledger.state_dir / "release.compose.yml").read_text()
     assert summary["failed"] == 0, summary["errors"]
@@ -219,10 +143,51 @@ def test_rollback_to_v1(ledger):
     record_file.write_text(json.dumps(record))
     rc, out = ledger.playbook("rollback.yml", "-e", f"webstack_rollback_release_id={v2_release}", "-e", "webstack_rollback_schema=keep")
     assert rc == 0, out[-6000:]
-    assert ledger.build() == "v1" and ledger.api_images() == {"opskit/ledger:v1"}
+    assert ledger.build() == "v1" and ledger.service_images() == {"opskit/ledger:v1"}
     # schema policy keep: v1's code serves on v2's schema
     assert ledger.sql("SELECT version_num FROM alembic_version") == "l003"
     status, body = ledger.get("/api/accounts/1/balance")
     assert status == 200 and "balance_cents" in body, body
     assert "opskit/ledger:v1" in (ledger.state_dir / "release.compose.yml").read_text()
     assert "pinning the recorded images" in out, out[-3000:]
+
+
+def test_rollback_with_the_restore_policy(ledger):
+    """rollback.yml with webstack_rollback_schema=restore: v2's pre-release backup (taken by the deploy,
+    streamed out of the pg container) restored through the same connection as the backup: the schema is
+    v1's again, and a row written since is gone."""
+    v2_release = ledger.release_id("v2")
+    backup = json.loads((ledger.state_dir / "releases" / v2_release / "backup.json").read_text())
+    ledger.sql("INSERT INTO accounts (id, name) VALUES (900001, 'written after the release backup')")
+    accounts = ledger.sql("SELECT count(*) FROM accounts")
+    rc, out = ledger.playbook("rollback.yml", "-e", f"webstack_rollback_release_id={v2_release}", "-e", "webstack_rollback_schema=restore",
+                              "-e", "webstack_rollback_confirm_restore=true")
+    assert rc == 0, out[-6000:]
+    assert f"restored from backup {backup['name']}" in out, out[-4000:]
+    assert ledger.sql("SELECT version_num FROM alembic_version") == "l002"
+    assert int(ledger.sql("SELECT count(*) FROM accounts")) == int(accounts) - 1
+    assert ledger.sql("SELECT count(*) FROM pg_database WHERE datname LIKE 'ledger_old_%'") == "1"
+    assert ledger.build() == "v1" and ledger.service_images() == {"opskit/ledger:v1"}
+    status, body = ledger.get("/api/accounts/1/balance")
+    assert status == 200 and "balance_cents" in body, body
+
+
+def test_backup_restore_and_drill_of_the_compose_database(ledger):
+    """backup.yml, restore.yml and dr_drill.yml on the project's pg service, which mounts no backup
+    directory (the dump is streamed out of the container and back in); inputs as text."""
+    rc, out = ledger.playbook("backup.yml")
+    assert rc == 0, out[-6000:]
+    manifest = ledger.latest_manifest()
+    assert (manifest["mode"], manifest["transfer"]) == ("container", "stream"), manifest
+    ledger.sql("INSERT INTO accounts (id, name) VALUES (900002, 'written after the backup')")
+    accounts = int(ledger.sql("SELECT count(*) FROM accounts"))
+    rc, out = ledger.playbook("restore.yml", "-e", "postgres_restore_confirm=true")
+    assert rc == 0, out[-6000:]
+    assert int(ledger.sql("SELECT count(*) FROM accounts")) == accounts - 1
+    rc, out = ledger.playbook("dr_drill.yml")
+    assert rc == 0, out[-6000:]
+    assert "Restore drill on own-ledger passed" in out, out[-3000:]
+    assert int(ledger.sql("SELECT count(*) FROM accounts")) == accounts - 1
+    # the app serves on the restored database (it drops a broken pooled connection and tries once more)
+    status, body = ledger.get("/api/accounts/1/balance")
+    assert status == 200 and "balance_cents" in body, body
