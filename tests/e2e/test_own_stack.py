@@ -86,6 +86,7 @@ def test_a_missing_alembic_variable_fails_before_anything_changes(ledger):
     assert not any(value in out for value in secrets().values())
     # nothing changed: no release record, no backup, v1 serving on v1's schema, the lock given back
     assert not list((ledger.state_dir / "releases").glob("*/record.json"))
+    assert [r["result"] for r in ledger.reports()] == ["refused"]
     assert not (ledger.state_dir / "backups").exists() or not any((ledger.state_dir / "backups").iterdir())
     assert ledger.build() == "v1" and ledger.service_images() == {"opskit/ledger:v1"}
     assert ledger.sql("SELECT version_num FROM alembic_version") == "l002"
@@ -131,7 +132,7 @@ def test_failed_rollout_is_rolled_back(ledger):
 
 def test_rollback_to_v1(ledger):
     # the record written before v2's release holds v1's state
-    (v2_release,) = [r["release_id"] for r in ledger.reports() if r["version"] == "v2"]
+    v2_release = ledger.release_id("v2")
     # as a record written before the collection had its override: no copy of it (the rollback then
     # pins each recorded service to the image it ran)
     record_file = ledger.state_dir / "releases" / v2_release / "record.json"
