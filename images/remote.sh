@@ -22,5 +22,7 @@ for base in opskit/base:bookworm opskit/base:trixie; do
   docker image inspect "$base" >/dev/null 2>&1 || { echo "ERROR: $base is missing: make images first" >&2; exit 1; }
 done
 start=$(date +%s)
-bash "$here/build.sh" "${args[@]}" "${names[@]}"
+# The test runs this checkout's opskit.webstack (ansible.cfg's collections_path), not the image's copy: an
+# execution environment that differs only by that copy is good enough for it (`make ee` rebuilds it).
+EE_ANY_COLLECTION=${EE_ANY_COLLECTION:-1} bash "$here/build.sh" "${args[@]}" "${names[@]}"
 echo "remote e2e images: done in $(( $(date +%s) - start ))s (load average: $(cut -d' ' -f1-3 /proc/loadavg))"

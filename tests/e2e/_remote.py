@@ -164,12 +164,20 @@ class DockerHost:
                            "-h", "127.0.0.1", "-U", "webstack", "-d", database, "-At", "-c", query).strip()
 
     def start_load(self, rate: float = 5, seconds: int = 900) -> None:
-        """benchmarks/loadgen.py inside the host, on the proxy's 127.0.0.1:8080 (/health), in the background."""
-        self.exec("sh", "-c", "cat > /opt/loadgen.py && rm -f /tmp/load.stop /tmp/load.json",
-                  input_bytes=(ROOT / "benchmarks" / "loadgen.py").read_bytes())
-        sh(["docker", "exec", "-d", self.name, "python3", "/opt/loadgen.py", "--url", "http://127.0.0.1:8080/health",
+        """benchmarks/loadgen.py inside the host (through _hostload.py, which keeps each failed request's time and
+        answer), on the proxy's 127.0.0.1:8080 (/health), in the background."""
+        for source, name in ((ROOT / "benchmarks" / "loadgen.py", "loadgen.py"), (Path(__file__).with_name("_hostload.py"), "hostload.py")):
+            self.exec("sh", "-c", f"mkdir -p /opt/load && cat > /opt/load/{name}", input_bytes=source.read_bytes())
+        self.exec("rm", "-f", "/tmp/load.stop", "/tmp/load.json")
+        sh(["docker", "exec", "-d", self.name, "python3", "/opt/load/hostload.py", "--url", "http://127.0.0.1:8080/health",
             "--rate", str(rate), "--duration", str(seconds), "--timeout", "15", "--stop-file", "/tmp/load.stop",
             "--out", "/tmp/load.json"])
+
+    def logs(self, container: str, since: str = "30m") -> str:
+        """The last lines of a container's log in the host's engine (stdout and stderr)."""
+        run = sh(["docker", "exec", self.name, "sh", "-c", f"docker logs --timestamps --since {since} {container} 2>&1 | tail -n 400"],
+                 check=False, timeout=120)
+        return run.stdout.decode(errors="replace")
 
     def stop_load(self, timeout: float = 60) -> dict:
         """Stop the load and return its summary (benchmarks/loadgen.py's)."""

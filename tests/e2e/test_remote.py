@@ -164,6 +164,13 @@ def step_deploy_under_load(controller: Controller) -> None:
         loads = {host.suite: host.stop_load() for host in HOSTS}
     shown = ("requests", "failed", "errors", "longest_gap_s", "versions")
     print(f"load during the deploy: {json.dumps({k: {n: v[n] for n in shown} for k, v in loads.items()})}")
+    for host in HOSTS:  # what to set a failure against: when each failed (the deploy log has each task's clock), the logs
+        if loads[host.suite]["failed"]:
+            (controller.workdir / f"load-{host.suite}.json").write_text(json.dumps(loads[host.suite], indent=2))
+            for container in ("webstack-proxy-1", *sorted(f"webstack-app-{n}" for n in (1, 2, 3))):
+                (controller.workdir / f"log-{host.suite}-{container}.txt").write_text(host.logs(container))
+            print(f"{host.suite}: failed requests (first 10 of {len(loads[host.suite]['failures'])} kept): "
+                  f"{json.dumps(loads[host.suite]['failures'][:10])}")
     for host in HOSTS:
         assert app_images(host) == {"opskit/webapp:v2"}, host.name
         assert host.served_version() == "v2", host.name
@@ -218,10 +225,10 @@ def step_rollback(controller: Controller) -> None:
 def step_failed_release(controller: Controller) -> None:
     # 9. A release whose rollout fails: the first host's batch fails and is rolled back there (v1 again);
     #    max_fail_percentage 0 stops the play, so the second host keeps its very containers. (No backup: step 4
-    #    showed it; a new container that never turns healthy is given 60 s.)
+    #    showed it; a new container that never turns healthy is given 30 s: it fails either way.)
     untouched = HOSTS[1].container_ids("app")
     failed = controller.playbook("deploy.yml", "-e", "webstack_app_version=v3-unhealthy", "-e", SERIAL,
-                                 "-e", "webstack_deploy_health_timeout=60", "-e", "webstack_deploy_backup=false")
+                                 "-e", "webstack_deploy_health_timeout=30", "-e", "webstack_deploy_backup=false")
     assert failed.returncode != 0, "the v3-unhealthy release passed"
     assert "What was put back:" in failed.stdout, failure_text(failed)
     assert app_images(HOSTS[0]) == {"opskit/webapp:v1"}, HOSTS[0].name
