@@ -10,6 +10,7 @@ DOCUMENTATION = r"""
 module: compose_project_info
 extends_documentation_fragment:
   - opskit.webstack.attributes
+  - opskit.webstack.docker_cli
 short_description: Read a running Compose project and guess how the release role should describe it
 version_added: 0.2.0
 description:
@@ -36,10 +37,6 @@ options:
         C(/proc), C(/sys), C(/usr)), for the C(alembic_config_file) of RV(guess).
     type: bool
     default: true
-  docker_cli:
-    description: The docker CLI on the host.
-    type: path
-    default: docker
 attributes:
   check_mode:
     support: full

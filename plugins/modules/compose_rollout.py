@@ -10,6 +10,7 @@ DOCUMENTATION = r"""
 module: compose_rollout
 extends_documentation_fragment:
   - opskit.webstack.attributes
+  - opskit.webstack.docker_cli
 short_description: Health-gated, side-by-side rollout steps for Docker Compose services
 version_added: 0.1.0
 description:
@@ -175,10 +176,6 @@ options:
     type: list
     elements: str
     default: []
-  docker_cli:
-    description: The docker CLI.
-    type: path
-    default: docker
 attributes:
   check_mode:
     support: full

@@ -10,6 +10,7 @@ DOCUMENTATION = r"""
 module: compose_service_info
 extends_documentation_fragment:
   - opskit.webstack.attributes
+  - opskit.webstack.docker_cli
 short_description: The containers of a Compose project or of one of its services, with their health
 version_added: 0.2.0
 description:
@@ -31,10 +32,6 @@ options:
     description: Also containers that do not run.
     type: bool
     default: false
-  docker_cli:
-    description: The docker CLI on the host.
-    type: path
-    default: docker
 attributes:
   check_mode:
     support: full

@@ -10,6 +10,7 @@ DOCUMENTATION = r"""
 module: release_record
 extends_documentation_fragment:
   - opskit.webstack.attributes
+  - opskit.webstack.docker_cli
 short_description: Write a release's record, its attachments and its step journal on the Docker host
 version_added: 0.2.0
 description:
@@ -91,10 +92,6 @@ options:
     description: The host name kept in the record.
     type: str
     default: ""
-  docker_cli:
-    description: The docker CLI on the host.
-    type: path
-    default: docker
 attributes:
   check_mode:
     support: full
