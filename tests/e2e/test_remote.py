@@ -160,17 +160,9 @@ def step_deploy_under_load(controller: Controller) -> None:
         host.start_load()
     try:
         run_ok(controller, "deploy.yml", "-e", "webstack_app_version=v2", "-e", SERIAL)
-    finally:
+    finally:  # the load's account, a failed deploy's too
         loads = {host.suite: host.stop_load() for host in HOSTS}
-    shown = ("requests", "failed", "errors", "longest_gap_s", "versions")
-    print(f"load during the deploy: {json.dumps({k: {n: v[n] for n in shown} for k, v in loads.items()})}")
-    for host in HOSTS:  # what to set a failure against: when each failed (the deploy log has each task's clock), the logs
-        if loads[host.suite]["failed"]:
-            (controller.workdir / f"load-{host.suite}.json").write_text(json.dumps(loads[host.suite], indent=2))
-            for container in ("webstack-proxy-1", *sorted(f"webstack-app-{n}" for n in (1, 2, 3))):
-                (controller.workdir / f"log-{host.suite}-{container}.txt").write_text(host.logs(container))
-            print(f"{host.suite}: failed requests (first 10 of {len(loads[host.suite]['failures'])} kept): "
-                  f"{json.dumps(loads[host.suite]['failures'][:10])}")
+        report_load(controller, loads)
     for host in HOSTS:
         assert app_images(host) == {"opskit/webapp:v2"}, host.name
         assert host.served_version() == "v2", host.name
@@ -180,6 +172,20 @@ def step_deploy_under_load(controller: Controller) -> None:
         assert load["failed"] == 0, (host.suite, load)
         assert load["last_version"] == "v2", (host.suite, load)
         check_start_intervals(host)  # the rolled app's new container too
+
+
+def report_load(controller: Controller, loads: dict[str, dict]) -> None:
+    """Print the load's summary per host; for a host with failed requests, keep them (when each failed and its
+    answer: set them against the deploy log's task clock) and the proxy's and app's logs in the run's directory."""
+    shown = ("requests", "failed", "errors", "longest_gap_s", "versions")
+    print(f"load during the deploy: {json.dumps({k: {n: v[n] for n in shown} for k, v in loads.items()})}")
+    for host in HOSTS:
+        if loads[host.suite]["failed"]:
+            (controller.workdir / f"load-{host.suite}.json").write_text(json.dumps(loads[host.suite], indent=2))
+            for container in ("webstack-proxy-1", *sorted(f"webstack-app-{n}" for n in (1, 2, 3))):
+                (controller.workdir / f"log-{host.suite}-{container}.txt").write_text(host.logs(container))
+            print(f"{host.suite}: failed requests (first 10 of {len(loads[host.suite]['failures'])} kept): "
+                  f"{json.dumps(loads[host.suite]['failures'][:10])}")
 
 
 def step_backup(controller: Controller) -> None:
