@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 import pytest
 import yaml
-from _stack import BIN, LOG_DIR, ROOT
+from _stack import BIN, LOG_DIR, ROOT, run_playbook
 
 LEDGER_DIR = ROOT / "examples" / "ledger"
 IMAGES = ("opskit/ledger:v1", "opskit/ledger:v2", "opskit/ledger:v3-unhealthy", "opskit/nginx:bookworm",
@@ -75,19 +75,9 @@ class Ledger:
     def playbook(self, name: str, *args: str, inventory: Path | None = None, timeout: int = 1200) -> tuple[int, str]:
         cmd = [str(BIN / "ansible-playbook"), f"playbooks/{name}", "-i", str(inventory or self.inventory),
                *([] if inventory else self.extra_args), *args]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
-                   PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-        begin = time.monotonic()
-        with self.log.open("a") as log:
-            log.write(f"\n===== {' '.join(cmd)}\n")
-            log.flush()
-            start = log.tell()
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        output = self.log.read_text()[start:]
-        self.times[name + " " + " ".join(args)] = round(time.monotonic() - begin, 1)
-        with self.log.open("a") as log:
-            log.write(f"===== rc={proc.returncode} in {time.monotonic() - begin:.1f}s (load average {os.getloadavg()[0]:.1f})\n")
-        return proc.returncode, output
+        run = run_playbook(cmd, self.log, timeout)
+        self.times[name + " " + " ".join(args)] = round(run.seconds, 1)
+        return run.rc, run.output
 
     def adopt(self) -> tuple[int, str]:
         """playbooks/adopt.yml against the running project, from a one-host starting inventory."""

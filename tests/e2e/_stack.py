@@ -47,6 +47,29 @@ class Run:
     seconds: float
 
 
+def playbook_env() -> dict[str, str]:
+    """ansible-playbook's environment: this checkout's ansible.cfg, its venv first on the PATH."""
+    return dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
+                PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+
+
+def run_playbook(cmd: list[str], log_path: Path, timeout: int) -> Run:
+    """Run ansible-playbook with this checkout's ansible.cfg and venv, its output appended to log_path
+    (straight, so that a slow run can be watched while it runs); the Run has this run's part of the log."""
+    env = playbook_env()
+    begin = time.monotonic()
+    with log_path.open("a") as log:
+        log.write(f"\n===== {' '.join(cmd)}\n")
+        log.flush()
+        start = log.tell()
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
+    output = log_path.read_text()[start:]
+    run = Run(proc.returncode, output, time.monotonic() - begin)
+    with log_path.open("a") as log:
+        log.write(f"===== rc={run.rc} in {run.seconds:.1f}s (load average {os.getloadavg()[0]:.1f})\n")
+    return run
+
+
 class Stack:
     """One copy of the example stack: Compose project ``e2e-<name>`` with ports from ``base_port``."""
 
@@ -177,20 +200,7 @@ class Release:
         cmd = [str(BIN / "ansible-playbook"), f"playbooks/{name}", "-i", str(self.inventory), *args]
         if extravars:
             cmd += ["-e", json.dumps(extravars)]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
-                   PATH=f"{BIN}:{os.environ.get('PATH', '')}")
-        begin = time.monotonic()
-        with self.log.open("a") as log:
-            log.write(f"\n===== {' '.join(cmd)}\n")
-            log.flush()
-            start = log.tell()
-            # the output goes straight to the log, so that a slow run can be watched while it runs
-            proc = subprocess.run(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout, check=False)
-        output = self.log.read_text()[start:]
-        run = Run(proc.returncode, output, time.monotonic() - begin)
-        with self.log.open("a") as log:
-            log.write(f"===== rc={run.rc} in {run.seconds:.1f}s\n")
-        return run
+        return run_playbook(cmd, self.log, timeout)
 
     def start(self, name: str, *args: str, extravars: dict | None = None) -> subprocess.Popen:
         """Start a playbook in the background, in its own session (so that SIGINT reaches all of it, as
@@ -198,8 +208,7 @@ class Release:
         cmd = [str(BIN / "ansible-playbook"), f"playbooks/{name}", "-i", str(self.inventory), *args]
         if extravars:
             cmd += ["-e", json.dumps(extravars)]
-        env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_FORCE_COLOR="false",
-                   PATH=f"{BIN}:{os.environ.get('PATH', '')}")
+        env = playbook_env()
         log = self.log.open("a")
         log.write(f"\n===== (background) {' '.join(cmd)}\n")
         log.flush()

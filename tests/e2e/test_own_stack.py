@@ -86,7 +86,11 @@ def test_a_missing_alembic_variable_fails_before_anything_changes(ledger):
     assert not any(value in out for value in secrets().values())
     # nothing changed: no release record, no backup, v1 serving on v1's schema, the lock given back
     assert not list((ledger.state_dir / "releases").glob("*/record.json"))
-    assert [r["result"] for r in ledger.reports()] == ["refused"]
+    (refused,) = ledger.reports()
+    assert refused["result"] == "refused" and refused["failed_step"] == "preflight", refused
+    # the report says why, as the play did
+    assert "webstack_alembic_database_env names POSTGRES_PASSWD" in refused["reason"], refused
+    assert refused["failed_task"] and not any(value in json.dumps(refused) for value in secrets().values()), refused
     assert not (ledger.state_dir / "backups").exists() or not any((ledger.state_dir / "backups").iterdir())
     assert ledger.build() == "v1" and ledger.service_images() == {"opskit/ledger:v1"}
     assert ledger.sql("SELECT version_num FROM alembic_version") == "l002"
