@@ -6,15 +6,22 @@
 3. one key per round trip (redis-py SET in a loop) on a sample, scaled.
 
 All three run inside the container against 127.0.0.1:6379, so none pays for Docker's port proxy.
+The server runs without RDB snapshots (``--save ""``): the image's ``save 60 10000`` would fork a
+BGSAVE of up to 1M keys every minute, on whichever side happens to be loading then.
 The keys/s of ours is the module's own figure (file read, parse, send, every reply checked); the
 wall time of the whole ansible-playbook run is printed beside it. Ours and redis-cli run
 alternately BENCH_WARM_ROUNDS times (default 3) on a flushed database; the best of each counts.
 Each flavour of the matrix runs in turn, on the same data: Redis 7 (opskit/redis:7), Redis 8
 (opskit/redis:8) and Valkey 8 (opskit/valkey:8, whose redis-cli is valkey-cli); BENCH_WARM_FLAVOURS
 picks some (comma-separated: redis7,redis8,valkey8).
+The floor of each target is measured in the same run: vs_naive cannot be expected above what the
+fastest standard loader reaches against the same naive loop (redis-cli --pipe / naive), nor vs_pipe
+above 1.0 (a loader doing redis-cli --pipe's work). A target whose floor is below it, and that ours
+misses, is printed as ``bench-warm: blocked: ...`` with the figures, and listed under "blocked".
 The last line is JSON: per flavour, vs_pipe (ours / redis-cli --pipe) and vs_naive (ours / one key
-per round trip), and each flavour's figures. Container bench-warm-redis on 127.0.0.1:18320; removed
-at the end.
+per round trip), the floors ("best_possible"), "blocked" (flavour -> target -> why), and each
+flavour's figures. Container bench-warm-redis on 127.0.0.1:18320 (the benchmarks' block, apart from
+the Molecule matrix's 18410-18438 and its mx-* containers); removed at the end.
 """
 
 from __future__ import annotations
@@ -144,7 +151,7 @@ def bench_flavour(flavour, workdir, playbook, csv_path, resp_path):
     results = {"ours": [], "ours_wall_s": [], "pipe": []}
     try:
         sh(["docker", "run", "-d", "--name", CONTAINER, "--label", "opskit.bench=warm", "-e", f"REDIS_PASSWORD={password}",
-            "-p", f"127.0.0.1:{PORT}:6379", image])
+            "-p", f"127.0.0.1:{PORT}:6379", image, "redis-server", "/etc/redis/redis.conf", "--save", ""])
         wait_ready(password)
         server = cli(password, "INFO", "server")
         fields = dict(line.split(":", 1) for line in server.splitlines() if ":" in line)
@@ -171,6 +178,9 @@ def bench_flavour(flavour, workdir, playbook, csv_path, resp_path):
     finally:
         sh(["docker", "rm", "-f", "-v", CONTAINER], check=False)
     ours, pipe = max(results["ours"]), max(results["pipe"])
+    # The floors: what the fastest standard loader reaches in the same run (redis-cli --pipe beside
+    # the naive loop); a loader doing its work reaches vs_pipe 1.0.
+    best = {"vs_pipe": 1.0, "vs_naive": round(pipe / naive, 1)}
     return {
         "image": image,
         "server": version,
@@ -181,6 +191,7 @@ def bench_flavour(flavour, workdir, playbook, csv_path, resp_path):
         "naive_keys_per_s": round(naive),
         "vs_pipe": round(ours / pipe, 3),
         "vs_naive": round(ours / naive, 1),
+        "best_possible": best,
         "ours_runs": results["ours"],
         "pipe_runs": results["pipe"],
         "ours_playbook_wall_s": results["ours_wall_s"],
@@ -188,6 +199,20 @@ def bench_flavour(flavour, workdir, playbook, csv_path, resp_path):
         "ttl_checked": 0 < ttl <= TTL,
         "where": "inside the Redis container, 127.0.0.1:6379",
     }
+
+
+def blocked(fig: dict) -> dict:
+    """The targets of a flavour that ours misses and that even its floor, measured in the same run, misses; each with why.
+
+    Only vs_naive can be: the floor of vs_pipe is 1.0, above its target."""
+    out = {}
+    best = fig["best_possible"]
+    if best["vs_naive"] < TARGETS["vs_naive"] and fig["vs_naive"] < TARGETS["vs_naive"]:
+        out["vs_naive"] = (
+            f"redis-cli --pipe itself does {fig['pipe_keys_per_s']} keys/s against the naive loop's {fig['naive_keys_per_s']}"
+            f" keys/s on {fig['server']}: {best['vs_naive']}x, below the target {TARGETS['vs_naive']}x; ours"
+            f" {fig['ours_keys_per_s']} keys/s is {fig['vs_naive']}x (vs_pipe {fig['vs_pipe']})")
+    return out
 
 
 def main() -> int:
@@ -207,8 +232,14 @@ def main() -> int:
         for flavour in flavours:
             per[flavour] = bench_flavour(flavour, workdir, playbook, csv_path, resp_path)
     for flavour, fig in per.items():
+        fig["blocked"] = blocked(fig)
+        for target, why in fig["blocked"].items():
+            print(f"bench-warm: blocked: {flavour} {target}: {why}", file=sys.stderr)
+    for flavour, fig in per.items():
+        best = fig["best_possible"]
         print(f"bench-warm: {flavour:<8} ours {fig['ours_keys_per_s']:>8} keys/s  pipe {fig['pipe_keys_per_s']:>8}  "
-              f"naive {fig['naive_keys_per_s']:>6}  vs_pipe {fig['vs_pipe']:.3f} (>= 0.8)  vs_naive {fig['vs_naive']} (>= 20)",
+              f"naive {fig['naive_keys_per_s']:>6}  vs_pipe {fig['vs_pipe']:.3f} (>= 0.8, floor {best['vs_pipe']})  "
+              f"vs_naive {fig['vs_naive']} (>= 20, floor {best['vs_naive']} = pipe/naive)",
               file=sys.stderr)
     summary = {
         "vs_pipe": {f: fig["vs_pipe"] for f, fig in per.items()},
@@ -217,6 +248,8 @@ def main() -> int:
                        for f, fig in per.items()},
         "targets": TARGETS,
         "target_met": {f: fig["vs_pipe"] >= TARGETS["vs_pipe"] and fig["vs_naive"] >= TARGETS["vs_naive"] for f, fig in per.items()},
+        "best_possible": {f: fig["best_possible"] for f, fig in per.items()},
+        "blocked": {f: fig["blocked"] for f, fig in per.items() if fig["blocked"]},
         "flavours": per,
         "load_average": load_average(load_start),
     }

@@ -93,6 +93,45 @@ def test_csv_fast_path_switches_to_the_csv_module_on_quotes():
     assert replies[3] == [b"SET", b"e", b"5"]
 
 
+_CSV_BLOCK_CASES = {
+    "ttls": b"".join(b"k:%d,%s,%d\n" % (i, b"v" * (i % 7), 1 + i % 90) for i in range(3000)),
+    "header and no ttl": b"key,value\n" + b"".join(b"k:%d,v%d\n" % (i, i) for i in range(3000)),
+    "header with ttl, no final newline": b"Key , VALUE,ttl\n" + b"".join(b"k:%d,v,%d\n" % (i, i + 1) for i in range(3000)).rstrip(b"\n"),
+    "a bad line amid good ones": b"".join(b"k:%d,v,5\n" % i for i in range(2000)) + b"bad\n,x,3\nk,v,0\nk,v,1.5\nk,v,05\n\n"
+    + b"".join(b"k:%d,v,5\n" % i for i in range(2000)),
+    "two and three fields mixed": b"".join(b"k:%d,v\n" % i if i % 50 == 0 else b"k:%d,v,9\n" % i for i in range(3000)),
+    "CRLF": b"".join(b"k:%d,v,5\r\n" % i for i in range(3000)),
+    "a quote half-way": b"".join(b"k:%d,v,5\n" % i for i in range(2000)) + b'q,"x, ""y""\nz",5\n'
+    + b"".join(b"k:%d,v,5\n" % i for i in range(2000)),
+    "header alone": b"key,value,ttl",
+    "empty": b"",
+}
+
+
+@pytest.mark.parametrize("case", sorted(_CSV_BLOCK_CASES))
+@pytest.mark.parametrize(("mode", "default_ttl"), [("overwrite", None), ("missing", 30), ("replace", 2.5)])
+@pytest.mark.parametrize("buffer_bytes", [64, 4096, 1 << 20])
+def test_csv_block_path_sends_what_the_line_path_sends(case, mode, default_ttl, buffer_bytes):
+    data = _CSV_BLOCK_CASES[case]
+    keep = mode == "replace"
+    line_errors, block_errors = [], []
+    by_line = list(rb.batched(rb.csv_fast_commands(io.BytesIO(data), mode, default_ttl, line_errors), buffer_bytes, keep))
+    by_block = list(rb.csv_fast_batches(io.BytesIO(data), mode, default_ttl, block_errors, buffer_bytes, keep))
+    for part in range(3):
+        assert [x for batch in by_block for x in batch[part]] == [x for batch in by_line for x in batch[part]]
+    assert block_errors == line_errors
+    assert all(batch[0] and (not keep or len(batch[1]) == len(batch[0])) for batch in by_block)
+
+
+def test_csv_block_path_encodes_plain_blocks_at_once(monkeypatch):
+    calls = []
+    monkeypatch.setattr(rb, "csv_fast_commands", lambda *args: calls.append(args) or iter(()))
+    data = b"key,value,ttl\n" + b"".join(b"k:%d,v,60\n" % i for i in range(5000))
+    batches = list(rb.csv_fast_batches(io.BytesIO(data), "overwrite", None, [], 4096))
+    assert sum(len(batch[0]) for batch in batches) == 5000
+    assert not calls  # no line went through the line path
+
+
 # --- against a real Redis -------------------------------------------------------------------------
 def _docker_ok():
     if not shutil.which("docker"):
@@ -156,6 +195,26 @@ def test_load_csv_without_ttl_and_with_default(server):
     result = _load(params, b"a,1\nb,2,\nc,3,7\n", "csv", mode="overwrite", default_ttl=50)
     assert result["written"] == 3
     assert 0 < client.pttl("a") <= 50000 and 0 < client.pttl("c") <= 7000
+
+
+@pytest.mark.parametrize("threaded", [True, False])
+def test_load_csv_blocks_report_changes_honestly(server, threaded):
+    params, client = server
+    client.flushall()
+    lines = b"key,value,ttl\n" + b"".join(b"c:%d,v%d,100\n" % (i, i) for i in range(20000))
+    first = _load(params, lines, "csv", mode="missing", threaded=threaded, buffer_bytes=4096)
+    assert (first["records"], first["written"], first["unchanged"], first["failures"]) == (20000, 20000, 0, 0)
+    assert 0 < client.pttl("c:19999") <= 100000
+    again = _load(params, lines, "csv", mode="missing", threaded=threaded)
+    assert (again["written"], again["unchanged"]) == (0, 20000)
+    client.set("c:7", "other")
+    client.persist("c:8")
+    replace = _load(params, lines, "csv", mode="replace", threaded=threaded, buffer_bytes=4096)
+    assert (replace["written"], replace["same"], replace["failures"]) == (1, 19999, 0)
+    assert client.get("c:7") == b"v7" and 0 < client.pttl("c:8") <= 100000
+    plain = _load(params, b"".join(b"c:%d,w\n" % i for i in range(20000)), "csv", mode="overwrite", threaded=threaded, default_ttl=0)
+    assert (plain["written"], plain["failures"]) == (20000, 0)
+    assert client.get("c:5") == b"w" and client.pttl("c:5") == -1
 
 
 def test_snapshot_restore_keeps_ttls_and_reports_bad_payloads(server, tmp_path):

@@ -55,6 +55,20 @@ def test_set_encoder_matches_the_generic_encoder():
         assert resp.set_command(b"k\x00", b"\xff", 12, mode) == resp.encode_command(b"SET", b"k\x00", b"\xff", b"PX", 12, *extra)
 
 
+@pytest.mark.parametrize("mode", ["overwrite", "missing", "replace"])
+@pytest.mark.parametrize("unit", ["EX", "PX"])
+def test_set_block_encoder_writes_the_bytes_of_set_encoder(mode, unit):
+    encode, block = resp.set_encoder(mode, unit), resp.set_block_encoder(mode, unit)
+    assert resp.set_block_encoder(mode, unit) is block  # made once
+    keys = [b"k", b"key:%d" % 10**12, b"\xff\x00", b"k" * 300]
+    values = [b"", b"a value, with\r\nCRLF and % signs %d %b", b"v" * 70000, b"\x00"]
+    ttls = [b"1", b"3600", b"99999999999", b"7"]
+    assert block(keys, values, ttls) == b"".join(map(encode, keys, values, ttls))
+    for ttl in (None, 0, b"", 250, b"250"):
+        assert block(keys, values, ttl=ttl) == b"".join(encode(k, v, ttl) for k, v in zip(keys, values, strict=True))
+    assert block([], []) == b""
+
+
 def test_key_encoder_and_encode_command():
     assert resp.key_encoder("EXISTS")(b"a:b") == resp.encode_command("EXISTS", b"a:b") == b"*2\r\n$6\r\nEXISTS\r\n$3\r\na:b\r\n"
     assert _decode(resp.key_encoder("GET")(b"")) == [[b"GET", b""]]
