@@ -27,7 +27,7 @@ export ANSIBLE_FORCE_COLOR ?= false
 export PY_COLORS ?= 0
 
 .PHONY: help setup venv docker-check images lint yamllint ansible-lint ruff sanity units e2e-remote \
-        molecule molecule-all molecule-test test test-static remote-images demo demo-down doc build ee e2e changelog clean
+        molecule molecule-all molecule-test test test-static remote-images e2e-remote-run demo demo-down doc build ee e2e changelog clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -87,22 +87,28 @@ molecule-test: setup
 	@cd $(ROOT) && bash .ci/molecule-matrix.sh '$(or $(VERSIONS),all)' $(SCENARIOS)
 
 # make test runs the checks that need no Docker (lint, sanity per series, units) beside the image
-# build (images/build.sh), which waits on the network and the disk more than on the CPU; then the Docker-bound steps
-# one after another. --output-sync keeps each step's output together.
-test: venv ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests
-	@$(MAKE) --no-print-directory -j3 --output-sync=target images test-static
-	@$(MAKE) --no-print-directory molecule-test e2e build
+# builds (images/build.sh, then the remote e2e's Docker hosts and execution environment), which wait on
+# the network and the disk more than on the CPU; then Molecule beside the remote hosts' e2e (its Ansible
+# runs in the execution environment and the hosts' engines, while Molecule's leave a core idle), then
+# the local e2e and the build. --output-sync keeps each step's output together.
+test: venv ## Set-up, lint, sanity, unit tests, every Molecule scenario, the end-to-end release tests (remote hosts too)
+	@$(MAKE) --no-print-directory -j3 --output-sync=target remote-images test-static
+	@$(MAKE) --no-print-directory -j2 --output-sync=target molecule-test e2e-remote-run
+	@$(MAKE) --no-print-directory e2e build
 	@echo "make test: all checks passed"
 
 test-static: yamllint ansible-lint ruff $(addprefix sanity-,$(SANITY_CORES)) units
 
-# The remote SSH hosts' test (tests/e2e/test_remote.py) is left out of make test until it has passed
-# end to end from the execution environment on this machine: make e2e-remote runs it.
-e2e: setup ## The whole release against the example stack (pytest tests/e2e; the remote hosts' test: make e2e-remote)
+# make e2e leaves the remote hosts' test (tests/e2e/test_remote.py) to make e2e-remote, which builds its
+# images first; make test runs it beside Molecule.
+e2e: setup ## The release against the example stack (pytest tests/e2e; the remote hosts' test: make e2e-remote)
 	OPSKIT_E2E_REMOTE=$${OPSKIT_E2E_REMOTE:-0} $(BIN)/pytest -q --durations=0 tests/e2e
 
 e2e-remote: setup remote-images ## The release over SSH on two Docker hosts in containers (engines 20.10 and 26), from the execution environment
-	OPSKIT_E2E_REMOTE=1 $(BIN)/pytest -q -s tests/e2e/test_remote.py
+	@$(MAKE) --no-print-directory e2e-remote-run
+
+e2e-remote-run: setup
+	OPSKIT_E2E_REMOTE=1 OPSKIT_E2E_HOST_IMAGES=$${OPSKIT_E2E_HOST_IMAGES:-present} $(BIN)/pytest -q -s tests/e2e/test_remote.py
 
 # --- the demo ---------------------------------------------------------------------------------
 demo: setup ## Start the example stack at v1 and release v2 with playbooks/deploy.yml

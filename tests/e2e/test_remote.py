@@ -42,8 +42,8 @@ HOSTS = [DockerHost("bookworm", 18270), DockerHost("trixie", 18271)]
 SERIAL = json.dumps({"webstack_deploy_serial": [1, "100%"], "webstack_deploy_max_fail_percentage": 0})
 ENGINES = {"bookworm": "20.10", "trixie": "26."}
 
-# Run by `make e2e-remote` (OPSKIT_E2E_REMOTE=1); `make e2e` and `make test` set OPSKIT_E2E_REMOTE=0 until it has
-# passed end to end from the execution environment here. Run alone with pytest, it runs unless OPSKIT_E2E_REMOTE=0.
+# Run by `make e2e-remote` and by `make test` (beside Molecule), with OPSKIT_E2E_REMOTE=1; `make e2e` sets
+# OPSKIT_E2E_REMOTE=0 (the test needs its own images). Run alone with pytest, it runs unless OPSKIT_E2E_REMOTE=0.
 pytestmark = pytest.mark.skipif(os.environ.get("OPSKIT_E2E_REMOTE", "1") == "0", reason="OPSKIT_E2E_REMOTE=0")
 
 
