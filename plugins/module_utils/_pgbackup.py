@@ -171,8 +171,12 @@ def seal(store, name, metadata):
     return manifest
 
 
-def verify(backup_path, manifest=None):
-    """Problems of one backup as a list of ``"<file>: <what>"`` strings; empty when it is intact."""
+def verify(backup_path, manifest=None, *, checksums=True):
+    """Problems of one backup as a list of ``"<file>: <what>"`` strings; empty when it is intact.
+
+    ``checksums=False`` checks the files' presence and sizes only (for a manifest computed from those
+    very files a moment ago, in the same process).
+    """
     try:
         manifest = manifest or read_manifest(backup_path)
     except BackupStoreError as exc:
@@ -187,6 +191,8 @@ def verify(backup_path, manifest=None):
         size = os.path.getsize(full)
         if size != expected.get("size"):
             problems.append(f"{full}: size {size}, manifest says {expected.get('size')}")
+            continue
+        if not checksums:
             continue
         actual = sha256_file(full)
         if actual != expected.get("sha256"):
@@ -215,13 +221,18 @@ def latest_name(store):
     return target if os.path.isdir(os.path.join(store, target)) else None
 
 
-def promote(store, name):
-    """Verify ``<name>.partial`` against its manifest, rename it to ``<name>`` and mark it latest."""
+def promote(store, name, *, manifest=None):
+    """Verify ``<name>.partial`` against its manifest, rename it to ``<name>`` and mark it latest.
+
+    Given the ``manifest`` seal() just returned (one call that seals and promotes), the files are checked
+    against it by presence and size: their sha256 were computed from them in this process a moment ago,
+    and a second pass would read the same pages again. Otherwise every file's sha256 is checked too.
+    """
     partial = os.path.join(store, name + PARTIAL_SUFFIX)
     final = os.path.join(store, name)
     if os.path.exists(final):
         raise BackupStoreError(f"Cannot promote {partial}: {final} already exists")
-    problems = verify(partial)
+    problems = verify(partial, manifest, checksums=manifest is None)
     if problems:
         raise BackupStoreError("Verification of {} failed: {}".format(partial, "; ".join(problems)))
     os.rename(partial, final)

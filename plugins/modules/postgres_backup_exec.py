@@ -35,10 +35,45 @@ author:
   - opskit maintainers (@opskit)
 options:
   argv:
-    description: The tool and its arguments (connection options are not needed, see O(login_host)).
+    description:
+      - The tool and its arguments (connection options are not needed, see O(login_host)).
+      - One of O(argv) and O(steps) is required.
     type: list
     elements: str
-    required: true
+  steps:
+    description:
+      - Several tools run one after the other in this one module call (one Ansible round trip), each
+        under the same wrapper as O(argv): its own PGPASSFILE, removed when it ends, stopped when the run
+        is interrupted. The first that fails ends the call; the steps after it are not run.
+      - Each step's options not given here are the module's (O(exec_user), O(timeout)).
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: What the step does, named in RV(failed_step) and in the failure's message.
+        type: str
+        required: true
+      argv:
+        description: The tool and its arguments.
+        type: list
+        elements: str
+        required: true
+      exec_user:
+        description: User the tool runs as inside the container, instead of O(exec_user).
+        type: str
+      connect:
+        description: V(false) for a step that is no PostgreSQL client (C(install), C(gzip --test)); no password is passed to it.
+        type: bool
+        default: true
+      output_file:
+        description: As O(output_file), for this step.
+        type: path
+      input_path:
+        description: As O(input_path), for this step.
+        type: path
+      timeout:
+        description: As O(timeout), for this step.
+        type: int
   mode:
     description:
       - Run inside the container O(container) (V(container)), on the target host (V(host)), or in a one-off
@@ -160,6 +195,18 @@ EXAMPLES = r"""
     output_file: /var/backups/postgres/shop/shop-20260101T020000Z.partial/dump.pgdump
   changed_when: true
 
+- name: Create the dump's directory as root, then dump and read the dump back, in one call
+  opskit.webstack.postgres_backup_exec:
+    container: shop-db-1
+    login_password_env: POSTGRES_PASSWORD
+    login_user: shop
+    steps:
+      - {name: directory, exec_user: root, connect: false, argv: [install, -d, -m, "0700", -o, postgres, /backups/shop/run.partial]}
+      - {name: pg_dump, argv: [pg_dump, --format=directory, --file=/backups/shop/run.partial/dump, --dbname, shop]}
+      - {name: read back, argv: [pg_restore, --list, /backups/shop/run.partial/dump]}
+  register: __dump
+  changed_when: true
+
 - name: Dump a managed database with a client container of the right major on the target host
   opskit.webstack.postgres_backup_exec:
     mode: client_container
@@ -226,6 +273,20 @@ stopped:
   returned: always
   type: str
   sample: null
+steps:
+  description:
+    - With O(steps), each step that ran, in order, with its C(name), C(rc), C(stdout), C(stdout_lines),
+      C(stderr), C(delta), C(stopped) and C(output_bytes) (with its O(steps[].output_file)).
+    - The top-level RV(rc), RV(stdout), RV(stderr), RV(cmd) and RV(stopped) are the last step's (the one that failed).
+  returned: when O(steps) is given
+  type: list
+  elements: dict
+  sample: [{"name": "pg_dump", "rc": 0, "stdout": "", "stderr": "", "delta": "0:00:12.500000"}]
+failed_step:
+  description: With O(steps), the name of the step that failed, or null.
+  returned: when O(steps) is given
+  type: str
+  sample: globals
 """
 
 import datetime
@@ -264,17 +325,18 @@ class Runner:
         self.image = params["client_image"] or None
         self.holder = store.find_holder()
 
-    def command(self, argv):
+    def command(self, argv, exec_user=None, connect=True):
         params = self.params
+        env = self.env if connect else {key: value for key, value in self.env.items() if key != "OPSKIT_PASSWORD_ENV"}
         return client.build_command(
-            params["mode"], argv, self.env, params["container"], params["exec_user"], docker=self.docker, image=self.image,
+            params["mode"], argv, env, params["container"], exec_user or params["exec_user"], docker=self.docker, image=self.image,
             network=params["client_network"], mounts=params["client_mounts"],
             run_user=params["client_user"] or f"{os.getuid()}:{os.getgid()}",
             name=f"opskit-pgclient-{os.getpid()}-{time.monotonic_ns()}",
         )
 
-    def run(self, argv, data, *, input_stream=None, output=None, timeout=None):
-        command, process_env = self.command(argv)
+    def run(self, argv, data, *, input_stream=None, output=None, timeout=None, exec_user=None, connect=True):
+        command, process_env = self.command(argv, exec_user, connect)
         run = client.Run(
             command, process_env, data, timeout=self.params["timeout"] if timeout is None else timeout,
             alive=(lambda: store.holder_alive(self.holder)) if self.holder else None, input_stream=input_stream, output=output,
@@ -282,6 +344,48 @@ class Runner:
         run.start()
         client.install_stop_handlers(run)
         return run.wait()
+
+    def step(self, step):
+        """Run one tool (O(argv) or one of O(steps)); its result, as this module returns it."""
+        argv = step["argv"]
+        stream = None
+        output = None
+        password = self.password if step.get("connect", True) else ""
+        data = client.build_input(password, self.params["stdin"] if step is self.params else "")
+        try:
+            if step.get("input_path"):
+                stream = client.InputStream(step["input_path"])
+                self.env["OPSKIT_STREAM_IN"] = "1"
+                data = client.build_input(password, length=stream.length)
+            else:
+                self.env.pop("OPSKIT_STREAM_IN", None)
+            if step.get("output_file"):
+                output = os.fdopen(os.open(step["output_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+            started = datetime.datetime.now()
+            begin = time.monotonic()
+            rc, out, err, stopped = self.run(
+                argv, data, input_stream=stream, output=output, timeout=step.get("timeout"),
+                exec_user=step.get("exec_user"), connect=step.get("connect", True),
+            )
+        finally:
+            if output is not None:
+                output.close()
+        out, err = to_text(out, errors="surrogate_or_replace"), to_text(err, errors="surrogate_or_replace")
+        result = {
+            "rc": rc,
+            "stdout": out.rstrip("\n"),
+            "stderr": err.rstrip("\n"),
+            "stdout_lines": out.splitlines(),
+            "stderr_lines": err.splitlines(),
+            "cmd": argv,
+            "start": str(started),
+            "end": str(datetime.datetime.now()),
+            "delta": str(datetime.timedelta(seconds=time.monotonic() - begin)),
+            "stopped": stopped,
+        }
+        if step.get("output_file"):
+            result["output_bytes"] = os.path.getsize(step["output_file"])
+        return result
 
     def choose_image(self, argv):
         """The client image: the given one, else the lowest major >= the server's among the host's images."""
@@ -316,7 +420,20 @@ class Runner:
 def main():
     module = AnsibleModule(
         argument_spec={
-            "argv": {"type": "list", "elements": "str", "required": True},
+            "argv": {"type": "list", "elements": "str"},
+            "steps": {
+                "type": "list",
+                "elements": "dict",
+                "options": {
+                    "name": {"type": "str", "required": True},
+                    "argv": {"type": "list", "elements": "str", "required": True},
+                    "exec_user": {"type": "str"},
+                    "connect": {"type": "bool", "default": True},
+                    "output_file": {"type": "path"},
+                    "input_path": {"type": "path"},
+                    "timeout": {"type": "int"},
+                },
+            },
             "mode": {"type": "str", "choices": ["container", "host", "client_container"], "default": "container"},
             "container": {"type": "str"},
             "exec_user": {"type": "str", "default": "postgres"},
@@ -337,56 +454,45 @@ def main():
             "timeout": {"type": "int", "default": 0},
         },
         required_if=[("mode", "container", ["container"])],
-        mutually_exclusive=[("stdin", "input_path")],
+        required_one_of=[("argv", "steps")],
+        mutually_exclusive=[("stdin", "input_path"), ("argv", "steps")],
         supports_check_mode=False,
     )
     params = module.params
-    tool = params["argv"][0] if params["argv"] else "?"
-    output = None
+    steps = params["steps"]
+    if steps is None:
+        steps = [dict(params, name=None, connect=True)]
+    results = []
+    result = {}
+    tool = "?"
     try:
         runner = Runner(module)
         if params["mode"] == "client_container":
-            runner.choose_image(params["argv"])
-        stream = None
-        data = client.build_input(runner.password, params["stdin"])
-        if params["input_path"]:
-            stream = client.InputStream(params["input_path"])
-            runner.env["OPSKIT_STREAM_IN"] = "1"
-            data = client.build_input(runner.password, length=stream.length)
-        if params["output_file"]:
-            output = os.fdopen(os.open(params["output_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
-        started = datetime.datetime.now()
-        begin = time.monotonic()
-        rc, out, err, stopped = runner.run(params["argv"], data, input_stream=stream, output=output)
+            runner.choose_image(next((step["argv"] for step in steps if step.get("connect", True)), steps[0]["argv"]))
+        for step in steps:
+            tool = step["argv"][0] if step["argv"] else "?"
+            if step["name"]:
+                tool = f"{tool} ({step['name']})"
+            result = runner.step(params if params["steps"] is None else step)
+            if params["steps"] is not None:
+                results.append(dict(result, name=step["name"]))
+            if result["stopped"] or result["rc"] != 0:
+                break
     except (client.ClientError, OSError) as exc:
-        module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=params["argv"])
-    finally:
-        if output is not None:
-            output.close()
-    out, err = to_text(out, errors="surrogate_or_replace"), to_text(err, errors="surrogate_or_replace")
-    result = {
-        "changed": True,
-        "rc": rc,
-        "stdout": out.rstrip("\n"),
-        "stderr": err.rstrip("\n"),
-        "stdout_lines": out.splitlines(),
-        "stderr_lines": err.splitlines(),
-        "cmd": params["argv"],
-        "start": str(started),
-        "end": str(datetime.datetime.now()),
-        "delta": str(datetime.timedelta(seconds=time.monotonic() - begin)),
-        "stopped": stopped,
-    }
-    if params["output_file"]:
-        result["output_bytes"] = os.path.getsize(params["output_file"])
+        extra = {"steps": results, "failed_step": steps[len(results)]["name"] if len(results) < len(steps) else None} if params["steps"] is not None else {}
+        module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=steps[min(len(results), len(steps) - 1)]["argv"], **extra)
+    result = dict(result, changed=True)
     if params["mode"] == "client_container":
         result["client_image"] = runner.image
-    if stopped:
-        module.fail_json(msg=f"Failed to run {tool}: stopped ({stopped}); the tool was ended and its password file removed", **result)
-    if rc != 0:
-        module.fail_json(msg=f"Failed to run {tool}: exit code {rc}: {err.strip()[-2000:] or out.strip()[-500:]}", **result)
+    if params["steps"] is not None:
+        failed = result["stopped"] or result["rc"] != 0
+        result["steps"] = results
+        result["failed_step"] = steps[len(results) - 1]["name"] if failed else None
+    if result["stopped"]:
+        module.fail_json(msg=f"Failed to run {tool}: stopped ({result['stopped']}); the tool was ended and its password file removed", **result)
+    if result["rc"] != 0:
+        module.fail_json(msg=f"Failed to run {tool}: exit code {result['rc']}: {result['stderr'].strip()[-2000:] or result['stdout'].strip()[-500:]}", **result)
     module.exit_json(**result)
-
 
 if __name__ == "__main__":
     main()

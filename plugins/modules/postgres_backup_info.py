@@ -16,6 +16,8 @@ description:
     C(latest), C(.partial) leftovers and the lock.
   - With O(verify=true), checks every file of the selected backup (O(name), or the latest) against
     the size and sha256 in its manifest and returns the problems, each naming the file.
+  - With O(compose_project) (or O(container)), also finds the database's container on the target host's
+    engine and whether it mounts a directory at O(container_dir), in the same call (RV(container)).
   - Never changes anything.
 author:
   - opskit maintainers (@opskit)
@@ -31,6 +33,19 @@ options:
     description: Check the selected backup's files against its manifest.
     type: bool
     default: false
+  compose_project:
+    description: The Compose project whose running container of O(compose_service) is the database (RV(container)).
+    type: str
+  compose_service:
+    description: The database's Compose service, with O(compose_project).
+    type: str
+    default: db
+  container:
+    description: The database's container, named; its mounts are read (RV(container)).
+    type: str
+  container_dir:
+    description: With O(compose_project) or O(container), the directory whose mount inside the container RV(container.mounted) tells.
+    type: path
 attributes:
   check_mode:
     description: Can run in check_mode and return changed status prediction without modifying target.
@@ -90,10 +105,44 @@ lock:
   returned: always
   type: dict
   sample: {"owner": "run-1", "created": 1767232800.0}
+container:
+  description:
+    - With O(compose_project) or O(container), the database's running container (C(name), null when the project's
+      service has none running) and whether it mounts a directory at O(container_dir) (C(mounted)).
+  returned: when O(compose_project) or O(container) is given
+  type: dict
+  sample: {"name": "shop-db-1", "mounted": true}
 """
 
+import json
+
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
+
+
+def locate(module):
+    """The database's running container (docker ps by the Compose labels) and whether it mounts container_dir."""
+    params = module.params
+    docker = module.get_bin_path("docker", required=True)
+    name = params["container"]
+    if not name:
+        argv = [docker, "ps", "--filter", f"label=com.docker.compose.project={params['compose_project']}",
+                "--filter", f"label=com.docker.compose.service={params['compose_service']}", "--filter", "status=running",
+                "--format", "{{.Names}}"]
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg=f"Failed to list the containers of Compose project {params['compose_project']}: {err.strip()}")
+        names = sorted(to_text(out).split())
+        name = names[0] if names else None
+    found = {"name": name, "mounted": False}
+    if name and params["container_dir"]:
+        rc, out, err = module.run_command([docker, "inspect", "--format", "{{json .Mounts}}", name])
+        if rc != 0:
+            module.fail_json(msg=f"Failed to read the mounts of container {name}: {err.strip()}")
+        wanted = params["container_dir"].rstrip("/") or "/"
+        found["mounted"] = any(mount.get("Destination", "").rstrip("/") == wanted for mount in json.loads(out or "null") or [])
+    return found
 
 
 def run(params):
@@ -127,11 +176,18 @@ def main():
             "path": {"type": "path", "required": True},
             "name": {"type": "str"},
             "verify": {"type": "bool", "default": False},
+            "compose_project": {"type": "str"},
+            "compose_service": {"type": "str", "default": "db"},
+            "container": {"type": "str"},
+            "container_dir": {"type": "path"},
         },
         supports_check_mode=True,
     )
     try:
-        module.exit_json(**run(module.params))
+        result = run(module.params)
+        if module.params["compose_project"] or module.params["container"]:
+            result["container"] = locate(module)
+        module.exit_json(**result)
     except (OSError, store.BackupStoreError) as exc:
         module.fail_json(msg="Failed to read the backup store {}: {}".format(module.params["path"], exc))
 

@@ -19,7 +19,9 @@ description:
     C(manifest.json) with them and the given O(metadata).
   - C(action=promote) verifies C(<name>.partial) against its manifest, renames it to C(<name>) and
     points the C(latest) link at it. Only a promoted backup is ever called good.
-  - C(action=commit) is C(seal) then C(promote) in one call.
+  - C(action=commit) is C(seal) then C(promote) in one call (the files are checked against the manifest just
+    computed from them by presence and size, not hashed a second time); with O(prune=true) it then applies the retention
+    (as C(action=prune)) and with O(unlock=true) gives back the lock of O(owner), still in that one call.
   - C(action=prune) deletes the backups beyond the daily / weekly / monthly retention and stale
     C(.partial) leftovers. The latest verified backup, the backups in O(keep_names) and those named
     by a release record under O(keep_referenced_by) are never deleted.
@@ -48,6 +50,8 @@ options:
       - The backup's name, without C(.partial). Required by O(action=seal), O(action=promote) and O(action=commit).
       - With O(action=prune), the backup being written by this run, whose C(.partial) is kept.
       - Required by O(action=discard).
+      - With O(action=lock), the backup this run is about to write: once the lock is held (and the room checked),
+        its C(<name>.partial) directory is created (0700), for tools that write on the target host.
     type: str
   owner:
     description: Who holds the lock (a run id). Required by O(action=lock) and O(action=unlock).
@@ -86,8 +90,19 @@ options:
     elements: path
     default: []
   database_size:
-    description: With O(action=room) and O(action=discard), the database's size now in bytes (scales the estimate).
+    description:
+      - With O(action=room) and O(action=discard), the database's size now in bytes (scales the estimate).
+      - With O(action=lock), the room check of O(action=room) is made once the lock is held, in the same call.
+        When the room is short the call fails with the lock still held (RV(lock)): give it back with O(action=unlock).
     type: int
+  prune:
+    description: With O(action=commit), apply the retention (O(keep_daily) and the other O(action=prune) options) once the backup is promoted.
+    type: bool
+    default: false
+  unlock:
+    description: With O(action=commit), give back the lock of O(owner) at the end (after the retention with O(prune=true)).
+    type: bool
+    default: false
   controller:
     description:
       - With O(action=lock), the controller's C(ansible-playbook) process (C(host), C(pid), C(start)), recorded in
@@ -164,16 +179,33 @@ manifest:
   sample: {"database": "shop", "size_bytes": 1024, "files": {"globals.sql": {"sha256": "ab12...", "size": 120}}}
 pruned:
   description: What O(action=prune) deleted (or would delete in check mode).
-  returned: when O(action=prune)
+  returned: when O(action=prune), or commit with O(prune=true)
   type: dict
   sample: {"backups": ["shop-20251001T020000Z"], "partials": ["shop-20260101T010000Z.partial"], "kept": ["shop-20260101T020000Z"],
            "referenced": ["shop-20260101T020000Z"]}
+committed:
+  description:
+    - With O(action=commit), whether the backup was promoted. A commit that fails in its retention or its unlock
+      says V(true) here: the backup is good, only what came after failed.
+  returned: when O(action=commit)
+  type: bool
+  sample: true
+unlocked:
+  description: With O(action=commit) and O(unlock=true), whether the lock of O(owner) was given back.
+  returned: when O(action=commit)
+  type: bool
+  sample: true
 room:
   description: Room on the store's filesystem and what the next backup is expected to need (null without an earlier backup).
-  returned: when O(action) is room or discard
+  returned: when O(action) is room or discard, or lock with O(database_size)
   type: dict
   sample: {"free_bytes": 1048576, "needed_bytes": 2097152, "estimate_bytes": 2097152, "latest_bytes": 1900000,
            "partial_bytes": 1040000, "removed": true}
+partial_path:
+  description: With O(action=lock) and O(name), the partial backup's directory, created.
+  returned: when O(action=lock) with O(name), not in check mode
+  type: str
+  sample: /var/backups/webstack/shop/shop-20260101T020000Z.partial
 lock:
   description: The lock record found or written.
   returned: when O(action) is lock or unlock
@@ -192,24 +224,13 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
     path = params["path"]
     action = params["action"]
     result = {"changed": False, "path": path}
-    if action in ("lock", "unlock") and not params["owner"]:
+    if (action in ("lock", "unlock") or (action == "commit" and params["unlock"])) and not params["owner"]:
         module.fail_json(msg=f"Failed to {action} {path}: option 'owner' is required")
     if action in ("seal", "promote", "commit") and not params["name"]:
         module.fail_json(msg=f"Failed to {action} a backup in {path}: option 'name' is required")
 
     if action == "lock":
-        held = store.read_lock(path)
-        result["lock"] = held
-        if held and held.get("owner") == params["owner"]:
-            return result
-        if module.check_mode:
-            result["changed"] = True
-            return result
-        os.makedirs(path, mode=store.DIR_MODE, exist_ok=True)
-        result["changed"] = store.acquire_lock(
-            path, params["owner"], params["stale_after"], holder=store.find_holder(), controller=params["controller"], takeover=params["takeover"]
-        )
-        result["lock"] = store.read_lock(path)
+        lock(module, path, result)
     elif action == "unlock":
         held = store.read_lock(path)
         result["lock"] = held
@@ -225,25 +246,103 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
     elif action in ("promote", "commit"):
         result["backup_path"] = os.path.join(path, params["name"])
         result["changed"] = True
+        if action == "commit":
+            result["committed"] = result["unlocked"] = False
         if not module.check_mode:
             if action == "commit":
                 result["manifest"] = store.seal(path, params["name"], params["metadata"])
-            store.promote(path, params["name"])
+            store.promote(path, params["name"], manifest=result.get("manifest"))
+            if action == "commit":
+                result["committed"] = True
+                finish_commit(module, path, result)
     elif action in ("room", "discard"):
         result["room"] = room(module, path)
         result["changed"] = bool(result["room"].get("removed"))
     else:
-        keep = list(params["keep_names"]) + store.referenced_backups(params["keep_referenced_by"], path)
-        plan = store.plan_prune(path, params["keep_daily"], params["keep_weekly"], params["keep_monthly"], keep_names=keep, current_partial=params["name"])
-        plan["referenced"] = sorted(set(keep) & set(plan["kept"]))
-        result["pruned"] = plan
-        result["changed"] = bool(plan["backups"] or plan["partials"])
-        if module._diff:
-            before = sorted(plan["kept"] + plan["backups"] + plan["partials"])
-            result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(sorted(plan["kept"])) + "\n"}
-        if result["changed"] and not module.check_mode:
-            store.apply_prune(path, plan)
+        prune(module, path, result)
     return result
+
+
+def lock(module, path, result):
+    """action=lock: the lock, then with database_size the room, then with name the partial backup's directory."""
+    params = module.params
+    held = store.read_lock(path)
+    result["lock"] = held
+    if not (held and held.get("owner") == params["owner"]):
+        result["changed"] = True
+        if not module.check_mode:
+            os.makedirs(path, mode=store.DIR_MODE, exist_ok=True)
+            result["changed"] = store.acquire_lock(
+                path, params["owner"], params["stale_after"], holder=store.find_holder(), controller=params["controller"],
+                takeover=params["takeover"],
+            )
+            result["lock"] = store.read_lock(path)
+    check_room(module, path, result)
+    if params["name"] and not module.check_mode:
+        partial = os.path.join(path, params["name"] + store.PARTIAL_SUFFIX)
+        os.makedirs(partial, mode=store.DIR_MODE, exist_ok=True)
+        os.chmod(partial, store.DIR_MODE)
+        result["partial_path"] = partial
+
+
+def prune(module, path, result):
+    """The retention (action=prune, or after a commit with prune=true), into ``result``."""
+    params = module.params
+    keep = list(params["keep_names"]) + store.referenced_backups(params["keep_referenced_by"], path)
+    plan = store.plan_prune(path, params["keep_daily"], params["keep_weekly"], params["keep_monthly"], keep_names=keep, current_partial=params["name"])
+    plan["referenced"] = sorted(set(keep) & set(plan["kept"]))
+    result["pruned"] = plan
+    changed = bool(plan["backups"] or plan["partials"])
+    result["changed"] = result["changed"] or changed
+    if module._diff:
+        before = sorted(plan["kept"] + plan["backups"] + plan["partials"])
+        result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(sorted(plan["kept"])) + "\n"}
+    if changed and not module.check_mode:
+        store.apply_prune(path, plan)
+
+
+def finish_commit(module, path, result):
+    """After a promoted commit: the retention, then the lock given back (prune=true, unlock=true).
+
+    The backup is already good: a failure here says so, and that only the retention or the unlock failed.
+    """
+    params = module.params
+    step = "apply the retention"
+    try:
+        if params["prune"]:
+            prune(module, path, result)
+        step = "give back the lock"
+        if params["unlock"]:
+            held = store.read_lock(path)
+            if held and held.get("owner") == params["owner"]:
+                store.release_lock(path, params["owner"])
+            result["unlocked"] = True
+    except (store.BackupStoreError, OSError) as exc:
+        module.fail_json(
+            msg=f"The backup {params['name']} in {path} was verified and marked latest, but the commit failed to {step}: {exc}", **result
+        )
+
+
+def check_room(module, path, result):
+    """action=lock with database_size: the room check, once the lock is held (it stays held when the room is short)."""
+    if module.params["database_size"] is None:
+        return
+    info = room_needed(module, path)
+    result["room"] = info
+    if info["needed_bytes"] is not None and info["free_bytes"] < info["needed_bytes"]:
+        module.fail_json(msg=room_message(path, info), **result)
+
+
+def room_needed(module, path):
+    return {"free_bytes": store.free_bytes(path), "needed_bytes": store.estimate_size(path, module.params["database_size"])}
+
+
+def room_message(path, info):
+    return (
+        f"Failed to start a backup in {path}: it needs about {human(info['needed_bytes'])} (the latest backup's size, scaled by the"
+        f" database's growth since) and only {human(info['free_bytes'])} are free there. Nothing was written; free"
+        " some room or lower the retention."
+    )
 
 
 def room(module, path):
@@ -263,14 +362,9 @@ def room(module, path):
         backups = [item for item in store.list_backups(path) if item["manifest"]]
         info["latest_bytes"] = backups[0]["manifest"].get("size_bytes") if backups else None
         return info
-    info = {"free_bytes": store.free_bytes(path), "needed_bytes": needed}
-    if needed is not None and info["free_bytes"] < needed:
-        module.fail_json(
-            msg=f"Failed to start a backup in {path}: it needs about {human(needed)} (the latest backup's size, scaled by the"
-            f" database's growth since) and only {human(info['free_bytes'])} are free there. Nothing was written; free"
-            " some room or lower the retention.",
-            room=info,
-        )
+    info = room_needed(module, path)
+    if info["needed_bytes"] is not None and info["free_bytes"] < info["needed_bytes"]:
+        module.fail_json(msg=room_message(path, info), room=info)
     return info
 
 
@@ -299,6 +393,8 @@ def main():
             "database_size": {"type": "int"},
             "controller": {"type": "dict"},
             "takeover": {"type": "str"},
+            "prune": {"type": "bool", "default": False},
+            "unlock": {"type": "bool", "default": False},
         },
         supports_check_mode=True,
     )

@@ -1,0 +1,139 @@
+"""postgres_backup_exec's steps and postgres_backup_store's lock+room and commit+prune+unlock, through main().
+
+The steps run for real (host mode: the tools are sh on this machine, under the password wrapper); the
+store's actions on real files in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
+from ansible_collections.opskit.webstack.plugins.modules import postgres_backup_exec, postgres_backup_info, postgres_backup_store
+from test_pgbackup import make_backup, make_partial
+
+
+def run(module, args, capsys):
+    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
+        module.main()
+    out = json.loads(capsys.readouterr().out)
+    out["exit"] = exit_info.value.code
+    return out
+
+
+def host_exec(tmp_path, steps, **more):
+    return {"mode": "host", "login_user": "u", "login_password": "S3cr:et", "environment": {"TMPDIR": str(tmp_path)}, "steps": steps, **more}
+
+
+def test_steps_run_in_order_each_with_its_own_password_file_and_output(tmp_path, capsys):
+    out_file = tmp_path / "out.txt"
+    steps = [
+        {"name": "first", "argv": ["sh", "-c", 'cat "$PGPASSFILE"']},
+        {"name": "to a file", "argv": ["sh", "-c", "echo dumped"], "output_file": str(out_file)},
+        {"name": "no login", "connect": False, "argv": ["sh", "-c", 'echo "[${PGPASSFILE:-}]"; ls -A "$TMPDIR" | wc -l']},
+        {"name": "reads the file", "connect": False, "argv": ["cat"], "input_path": str(out_file)},
+    ]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["exit"] == 0 and out["failed_step"] is None, out
+    assert [step["name"] for step in out["steps"]] == ["first", "to a file", "no login", "reads the file"]
+    assert out["steps"][0]["stdout"] == "*:*:*:u:S3cr\\:et"
+    assert out_file.read_text() == "dumped\n" and out["steps"][1]["output_bytes"] == 7 and out["steps"][1]["stdout"] == ""
+    # the step with no login has no password file (only its own private directory exists meanwhile)
+    assert out["steps"][2]["stdout_lines"] == ["[]", "2"]
+    assert out["steps"][3]["stdout"] == "dumped" and out["stdout"] == "dumped"
+    assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def test_the_first_failing_step_ends_the_call_and_is_named(tmp_path, capsys):
+    marker = tmp_path / "ran"
+    steps = [
+        {"name": "ok", "argv": ["true"]},
+        {"name": "Dump the database with pg_dump", "argv": ["sh", "-c", "echo broken >&2; exit 3"]},
+        {"name": "never", "argv": ["touch", str(marker)]},
+    ]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["exit"] == 1 and out["failed"] is True
+    assert out["failed_step"] == "Dump the database with pg_dump" and out["rc"] == 3 and out["stderr"] == "broken"
+    assert "pg_dump" in out["msg"] and "exit code 3" in out["msg"]
+    assert [step["name"] for step in out["steps"]] == ["ok", "Dump the database with pg_dump"]
+    assert not marker.exists()
+    assert "S3cr" not in json.dumps(out)
+
+
+def test_a_step_that_cannot_start_is_named(tmp_path, capsys):
+    steps = [{"name": "ok", "argv": ["true"]}, {"name": "reads", "argv": ["cat"], "input_path": str(tmp_path / "missing")}]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["failed"] is True and out["failed_step"] == "reads" and len(out["steps"]) == 1
+
+
+def test_argv_and_steps_exclude_each_other(tmp_path, capsys):
+    out = run(postgres_backup_exec, host_exec(tmp_path, [{"name": "a", "argv": ["true"]}], argv=["true"]), capsys)
+    assert out["failed"] is True and "mutually exclusive" in out["msg"]
+    out = run(postgres_backup_exec, {"mode": "host"}, capsys)
+    assert out["failed"] is True and "one of the following is required" in out["msg"]
+
+
+def test_lock_checks_the_room_and_creates_the_partial(tmp_path, capsys):
+    path = tmp_path / "shop"
+    out = run(postgres_backup_store, {"path": str(path), "action": "lock", "owner": "run-1", "database_size": 1000, "name": "shop-20260101T000000Z"}, capsys)
+    assert out["exit"] == 0 and out["changed"] is True, out
+    partial = path / ("shop-20260101T000000Z" + store.PARTIAL_SUFFIX)
+    assert out["partial_path"] == str(partial) and partial.is_dir() and (partial.stat().st_mode & 0o777) == 0o700
+    assert out["room"]["needed_bytes"] is None and out["room"]["free_bytes"] > 0  # no earlier backup to scale
+    assert store.read_lock(str(path))["owner"] == "run-1"
+
+
+def test_lock_with_too_little_room_fails_with_the_lock_held(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "shop"
+    path.mkdir()
+    make_backup(path, "shop-20250101T000000Z")
+    monkeypatch.setattr(store, "free_bytes", lambda _path: 10)
+    out = run(postgres_backup_store, {"path": str(path), "action": "lock", "owner": "run-1", "database_size": 10**9, "name": "shop-20260101T000000Z"}, capsys)
+    assert out["failed"] is True and out["changed"] is True and "only 10 B are free" in out["msg"]
+    assert out["lock"]["owner"] == "run-1" and not (path / ("shop-20260101T000000Z" + store.PARTIAL_SUFFIX)).exists()
+
+
+def test_commit_then_prune_then_unlock_in_one_call(tmp_path, capsys):
+    path = tmp_path / "shop"
+    path.mkdir()
+    make_backup(path, "shop-20250101T000000Z")
+    run(postgres_backup_store, {"path": str(path), "action": "lock", "owner": "run-1"}, capsys)
+    make_partial(path, "shop-20260101T000000Z")
+    args = {"path": str(path), "action": "commit", "name": "shop-20260101T000000Z", "owner": "run-1", "prune": True, "unlock": True,
+            "keep_daily": 1, "keep_weekly": 0, "keep_monthly": 0, "metadata": {"database": "shop"}, "_ansible_diff": True}
+    out = run(postgres_backup_store, args, capsys)
+    assert out["exit"] == 0 and out["committed"] is True and out["unlocked"] is True, out
+    assert out["pruned"]["backups"] == ["shop-20250101T000000Z"] and out["pruned"]["kept"] == ["shop-20260101T000000Z"]
+    assert store.latest_name(str(path)) == "shop-20260101T000000Z" and store.read_lock(str(path)) is None
+    assert not (path / "shop-20250101T000000Z").exists()
+    info = run(postgres_backup_info, {"path": str(path), "verify": True}, capsys)
+    assert info["backup"]["valid"] is True and info["lock"] is None
+
+
+def test_a_commit_whose_retention_fails_says_the_backup_is_good(tmp_path, capsys):
+    path = tmp_path / "shop"
+    path.mkdir()
+    records = tmp_path / "records"
+    (records / "r1").mkdir(parents=True)
+    (records / "r1" / "backup.json").write_text("{not json")
+    make_partial(path, "shop-20260101T000000Z")
+    args = {"path": str(path), "action": "commit", "name": "shop-20260101T000000Z", "owner": "run-1", "prune": True, "unlock": True,
+            "keep_referenced_by": [str(records)], "metadata": {}}
+    out = run(postgres_backup_store, args, capsys)
+    assert out["failed"] is True and out["committed"] is True and out["unlocked"] is False
+    assert "was verified and marked latest" in out["msg"] and "apply the retention" in out["msg"]
+    assert store.latest_name(str(path)) == "shop-20260101T000000Z"
+
+
+def test_promote_with_the_sealed_manifest_still_checks_files_and_sizes(tmp_path):
+    make_partial(tmp_path, "shop-20260101T000000Z")
+    manifest = store.seal(str(tmp_path), "shop-20260101T000000Z", {})
+    partial = tmp_path / ("shop-20260101T000000Z" + store.PARTIAL_SUFFIX)
+    (partial / "globals.sql").write_bytes(b"short")
+    (partial / "stray").write_bytes(b"x")
+    with pytest.raises(store.BackupStoreError, match="globals.sql: size 5.*stray: not in the manifest"):
+        store.promote(str(tmp_path), "shop-20260101T000000Z", manifest=manifest)
+    assert store.latest_name(str(tmp_path)) is None
