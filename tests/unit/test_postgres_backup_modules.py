@@ -10,18 +10,10 @@ import json
 import os
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
 from ansible_collections.opskit.webstack.plugins.modules import postgres_backup_exec, postgres_backup_info, postgres_backup_store
+from test_modules_main import run  # its "rc" is the module's exit status
 from test_pgbackup import make_backup, make_partial
-
-
-def run(module, args, capsys):
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        module.main()
-    out = json.loads(capsys.readouterr().out)
-    out["exit"] = exit_info.value.code
-    return out
 
 
 def host_exec(tmp_path, steps, **more):
@@ -37,7 +29,7 @@ def test_steps_run_in_order_each_with_its_own_password_file_and_output(tmp_path,
         {"name": "reads the file", "connect": False, "argv": ["cat"], "input_path": str(out_file)},
     ]
     out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
-    assert out["exit"] == 0 and out["failed_step"] is None, out
+    assert out["rc"] == 0 and out["failed_step"] is None, out
     assert [step["name"] for step in out["steps"]] == ["first", "to a file", "no login", "reads the file"]
     assert out["steps"][0]["stdout"] == "*:*:*:u:S3cr\\:et"
     assert out_file.read_text() == "dumped\n" and out["steps"][1]["output_bytes"] == 7 and out["steps"][1]["stdout"] == ""
@@ -55,8 +47,8 @@ def test_the_first_failing_step_ends_the_call_and_is_named(tmp_path, capsys):
         {"name": "never", "argv": ["touch", str(marker)]},
     ]
     out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
-    assert out["exit"] == 1 and out["failed"] is True
-    assert out["failed_step"] == "Dump the database with pg_dump" and out["rc"] == 3 and out["stderr"] == "broken"
+    assert out["rc"] == 1 and out["failed"] is True
+    assert out["failed_step"] == "Dump the database with pg_dump" and out["steps"][-1]["rc"] == 3 and out["stderr"] == "broken"
     assert "pg_dump" in out["msg"] and "exit code 3" in out["msg"]
     assert [step["name"] for step in out["steps"]] == ["ok", "Dump the database with pg_dump"]
     assert not marker.exists()
@@ -79,7 +71,7 @@ def test_argv_and_steps_exclude_each_other(tmp_path, capsys):
 def test_lock_checks_the_room_and_creates_the_partial(tmp_path, capsys):
     path = tmp_path / "shop"
     out = run(postgres_backup_store, {"path": str(path), "action": "lock", "owner": "run-1", "database_size": 1000, "name": "shop-20260101T000000Z"}, capsys)
-    assert out["exit"] == 0 and out["changed"] is True, out
+    assert out["rc"] == 0 and out["changed"] is True, out
     partial = path / ("shop-20260101T000000Z" + store.PARTIAL_SUFFIX)
     assert out["partial_path"] == str(partial) and partial.is_dir() and (partial.stat().st_mode & 0o777) == 0o700
     assert out["room"]["needed_bytes"] is None and out["room"]["free_bytes"] > 0  # no earlier backup to scale
@@ -105,7 +97,7 @@ def test_commit_then_prune_then_unlock_in_one_call(tmp_path, capsys):
     args = {"path": str(path), "action": "commit", "name": "shop-20260101T000000Z", "owner": "run-1", "prune": True, "unlock": True,
             "keep_daily": 1, "keep_weekly": 0, "keep_monthly": 0, "metadata": {"database": "shop"}, "_ansible_diff": True}
     out = run(postgres_backup_store, args, capsys)
-    assert out["exit"] == 0 and out["committed"] is True and out["unlocked"] is True, out
+    assert out["rc"] == 0 and out["committed"] is True and out["unlocked"] is True, out
     assert out["pruned"]["backups"] == ["shop-20250101T000000Z"] and out["pruned"]["kept"] == ["shop-20260101T000000Z"]
     assert store.latest_name(str(path)) == "shop-20260101T000000Z" and store.read_lock(str(path)) is None
     assert not (path / "shop-20250101T000000Z").exists()
@@ -134,6 +126,6 @@ def test_promote_with_the_sealed_manifest_still_checks_files_and_sizes(tmp_path)
     partial = tmp_path / ("shop-20260101T000000Z" + store.PARTIAL_SUFFIX)
     (partial / "globals.sql").write_bytes(b"short")
     (partial / "stray").write_bytes(b"x")
-    with pytest.raises(store.BackupStoreError, match="globals.sql: size 5.*stray: not in the manifest"):
+    with pytest.raises(store.BackupStoreError, match=r"globals\.sql: size 5.*stray: not in the manifest"):
         store.promote(str(tmp_path), "shop-20260101T000000Z", manifest=manifest)
     assert store.latest_name(str(tmp_path)) is None
