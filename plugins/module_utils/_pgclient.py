@@ -45,6 +45,7 @@ would be lost, and the wrapper would wait for it forever.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -391,3 +392,29 @@ def highest_client_image(repository, tags):
     """The image of the highest PostgreSQL major among ``tags`` (any psql reads the server's version), or None."""
     usable = [(tag_major(tag), -len(str(tag)), str(tag)) for tag in tags if tag_major(tag) is not None]
     return f"{repository}:{max(usable)[2]}" if usable else None
+
+
+def locate_container(module, docker, *, container=None, project=None, service="db", container_dir=None):
+    """The database's container and whether it mounts ``container_dir``: ``{"name": ..., "mounted": ...}``.
+
+    ``container`` names it; else the running container of Compose ``service`` in ``project`` (``docker ps``
+    by the Compose labels; ``name`` is None when there is none). ``module`` runs the commands (an
+    AnsibleModule); a command that fails fails the module.
+    """
+    name = container
+    if not name:
+        argv = [docker, "ps", "--filter", f"label=com.docker.compose.project={project}",
+                "--filter", f"label=com.docker.compose.service={service}", "--filter", "status=running", "--format", "{{.Names}}"]
+        rc, out, err = module.run_command(argv)
+        if rc != 0:
+            module.fail_json(msg=f"Failed to list the containers of Compose project {project}: {err.strip()}")
+        names = sorted(out.split())
+        name = names[0] if names else None
+    found = {"name": name, "mounted": False}
+    if name and container_dir:
+        rc, out, err = module.run_command([docker, "inspect", "--format", "{{json .Mounts}}", name])
+        if rc != 0:
+            module.fail_json(msg=f"Failed to read the mounts of container {name}: {err.strip()}")
+        wanted = container_dir.rstrip("/") or "/"
+        found["mounted"] = any(mount.get("Destination", "").rstrip("/") == wanted for mount in json.loads(out or "null") or [])
+    return found

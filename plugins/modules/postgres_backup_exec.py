@@ -74,6 +74,12 @@ options:
       timeout:
         description: As O(timeout), for this step.
         type: int
+      background:
+        description:
+          - Start the step and run the next one at once, beside it (a small read beside a long dump). It is waited
+            for before the call ends, and its failure fails the call. Steps after it must not need its result.
+        type: bool
+        default: false
   mode:
     description:
       - Run inside the container O(container) (V(container)), on the target host (V(host)), or in a one-off
@@ -82,8 +88,22 @@ options:
     choices: [container, host, client_container]
     default: container
   container:
-    description: The database's container (name or id) on the target host's engine. Required with O(mode=container).
+    description:
+      - The database's container (name or id) on the target host's engine.
+      - With O(mode=container), this or O(compose_project) is required.
     type: str
+  compose_project:
+    description:
+      - With O(mode=container) and no O(container), the Compose project whose running container of O(compose_service)
+        is the database, found in the same call (RV(container)); the call fails when there is none.
+    type: str
+  compose_service:
+    description: The database's Compose service, with O(compose_project).
+    type: str
+    default: db
+  container_dir:
+    description: With O(mode=container), a directory whose mount inside the container RV(container_mounted) tells.
+    type: path
   exec_user:
     description: User the tool runs as inside the container.
     type: str
@@ -273,6 +293,16 @@ stopped:
   returned: always
   type: str
   sample: null
+container:
+  description: With O(mode=container), the container the tools ran in (O(container), or the one found with O(compose_project)).
+  returned: when O(mode=container)
+  type: str
+  sample: shop-db-1
+container_mounted:
+  description: With O(container_dir), whether the container mounts a directory there.
+  returned: when O(container_dir) is given
+  type: bool
+  sample: true
 steps:
   description:
     - With O(steps), each step that ran, in order, with its C(name), C(rc), C(stdout), C(stdout_lines),
@@ -324,6 +354,7 @@ class Runner:
         self.docker = module.get_bin_path("docker", required=params["mode"] != "host") or "docker"
         self.image = params["client_image"] or None
         self.holder = store.find_holder()
+        self.active = []
 
     def command(self, argv, exec_user=None, connect=True):
         params = self.params
@@ -345,31 +376,52 @@ class Runner:
         client.install_stop_handlers(run)
         return run.wait()
 
-    def step(self, step):
-        """Run one tool (O(argv) or one of O(steps)); its result, as this module returns it."""
-        argv = step["argv"]
+    def stop(self, reason):
+        """Stop every tool this call is running (a signal to the module: install_stop_handlers)."""
+        for run in self.active:
+            run.stop(reason)
+
+    def begin(self, step):
+        """Start one tool (O(argv) or one of O(steps)); a handle for finish()."""
+        connect = step.get("connect", True)
+        password = self.password if connect else ""
+        data = client.build_input(password, self.params["stdin"] if step is self.params else "")
         stream = None
         output = None
-        password = self.password if step.get("connect", True) else ""
-        data = client.build_input(password, self.params["stdin"] if step is self.params else "")
+        if step.get("input_path"):
+            stream = client.InputStream(step["input_path"])
+            self.env["OPSKIT_STREAM_IN"] = "1"
+            data = client.build_input(password, length=stream.length)
+        else:
+            self.env.pop("OPSKIT_STREAM_IN", None)
+        timeout = step.get("timeout")
         try:
-            if step.get("input_path"):
-                stream = client.InputStream(step["input_path"])
-                self.env["OPSKIT_STREAM_IN"] = "1"
-                data = client.build_input(password, length=stream.length)
-            else:
-                self.env.pop("OPSKIT_STREAM_IN", None)
             if step.get("output_file"):
                 output = os.fdopen(os.open(step["output_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb")
+            command, process_env = self.command(step["argv"], step.get("exec_user"), connect)
+            run = client.Run(
+                command, process_env, data, timeout=self.params["timeout"] if timeout is None else timeout,
+                alive=(lambda: store.holder_alive(self.holder)) if self.holder else None, input_stream=stream, output=output,
+            )
             started = datetime.datetime.now()
             begin = time.monotonic()
-            rc, out, err, stopped = self.run(
-                argv, data, input_stream=stream, output=output, timeout=step.get("timeout"),
-                exec_user=step.get("exec_user"), connect=step.get("connect", True),
-            )
-        finally:
+            run.start()
+        except BaseException:
             if output is not None:
                 output.close()
+            raise
+        self.active.append(run)
+        client.install_stop_handlers(self)
+        return {"step": step, "run": run, "output": output, "started": started, "begin": begin}
+
+    def finish(self, handle):
+        """Wait for a tool begin() started; its result, as this module returns it."""
+        step = handle["step"]
+        try:
+            rc, out, err, stopped = handle["run"].wait()
+        finally:
+            if handle["output"] is not None:
+                handle["output"].close()
         out, err = to_text(out, errors="surrogate_or_replace"), to_text(err, errors="surrogate_or_replace")
         result = {
             "rc": rc,
@@ -377,10 +429,10 @@ class Runner:
             "stderr": err.rstrip("\n"),
             "stdout_lines": out.splitlines(),
             "stderr_lines": err.splitlines(),
-            "cmd": argv,
-            "start": str(started),
+            "cmd": step["argv"],
+            "start": str(handle["started"]),
             "end": str(datetime.datetime.now()),
-            "delta": str(datetime.timedelta(seconds=time.monotonic() - begin)),
+            "delta": str(datetime.timedelta(seconds=time.monotonic() - handle["begin"])),
             "stopped": stopped,
         }
         if step.get("output_file"):
@@ -417,6 +469,76 @@ class Runner:
         self.image = chosen
 
 
+def find_container(module):
+    """With O(compose_project) or O(container_dir): the container found (and its mount), set as O(container)."""
+    params = module.params
+    if params["mode"] != "container" or not (params["compose_project"] or params["container_dir"]):
+        return None
+    located = client.locate_container(
+        module, module.get_bin_path("docker", required=True), container=params["container"], project=params["compose_project"],
+        service=params["compose_service"], container_dir=params["container_dir"],
+    )
+    if not located["name"]:
+        module.fail_json(
+            msg=f"No running container of service '{params['compose_service']}' in Compose project '{params['compose_project']}'"
+            " on this host: start the stack first."
+        )
+    params["container"] = located["name"]
+    return located
+
+
+def run_steps(module):
+    """Run O(argv), or O(steps) until one fails: (its tool's label, its result, every step's result, the runner).
+
+    A step with O(steps[].background=true) is started and the next one run at once; it is waited for
+    before the call ends (or when a later step fails: nothing is left running), and its failure fails the call.
+    """
+    params = module.params
+    steps = params["steps"]
+    if steps is None:
+        steps = [dict(params, name=None, connect=True)]
+    results = [None] * len(steps)
+    pending = []
+    failed = None
+    tool = "?"
+    step = steps[0]
+
+    def label(step):
+        return f"{step['argv'][0] if step['argv'] else '?'}" + (f" ({step['name']})" if step["name"] else "")
+
+    try:
+        runner = Runner(module)
+        if params["mode"] == "client_container":
+            runner.choose_image(next((step["argv"] for step in steps if step.get("connect", True)), steps[0]["argv"]))
+        for index, step in enumerate(steps):
+            tool = label(step)
+            handle = runner.begin(params if params["steps"] is None else step)
+            if step.get("background"):
+                pending.append((index, handle))
+                continue
+            results[index] = runner.finish(handle)
+            if results[index]["stopped"] or results[index]["rc"] != 0:
+                failed = index
+                break
+        for index, handle in pending:
+            if failed is not None:
+                handle["run"].stop(f"step '{steps[failed]['name']}' failed")
+            results[index] = runner.finish(handle)
+            if failed is None and (results[index]["stopped"] or results[index]["rc"] != 0):
+                failed = index
+    except (client.ClientError, OSError) as exc:
+        for _index, handle in pending:
+            handle["run"].stop("the call failed")
+            runner.finish(handle)
+        done = [dict(result, name=steps[index]["name"]) for index, result in enumerate(results) if result is not None]
+        extra = {"steps": done, "failed_step": step["name"]} if params["steps"] is not None else {}
+        module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=step["argv"], **extra)
+    last = failed if failed is not None else max(index for index, result in enumerate(results) if result is not None)
+    tool = label(steps[last])
+    done = [dict(result, name=steps[index]["name"]) for index, result in enumerate(results) if result is not None]
+    return tool, results[last], done if params["steps"] is not None else [], runner, steps[failed]["name"] if failed is not None else None
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -432,10 +554,14 @@ def main():
                     "output_file": {"type": "path"},
                     "input_path": {"type": "path"},
                     "timeout": {"type": "int"},
+                    "background": {"type": "bool", "default": False},
                 },
             },
             "mode": {"type": "str", "choices": ["container", "host", "client_container"], "default": "container"},
             "container": {"type": "str"},
+            "compose_project": {"type": "str"},
+            "compose_service": {"type": "str", "default": "db"},
+            "container_dir": {"type": "path"},
             "exec_user": {"type": "str", "default": "postgres"},
             "login_host": {"type": "str", "default": ""},
             "login_port": {"type": "int", "default": 5432},
@@ -453,46 +579,30 @@ def main():
             "stdin": {"type": "str", "default": ""},
             "timeout": {"type": "int", "default": 0},
         },
-        required_if=[("mode", "container", ["container"])],
+        required_if=[("mode", "container", ["container", "compose_project"], True)],
         required_one_of=[("argv", "steps")],
         mutually_exclusive=[("stdin", "input_path"), ("argv", "steps")],
         supports_check_mode=False,
     )
     params = module.params
-    steps = params["steps"]
-    if steps is None:
-        steps = [dict(params, name=None, connect=True)]
-    results = []
-    result = {}
-    tool = "?"
-    try:
-        runner = Runner(module)
-        if params["mode"] == "client_container":
-            runner.choose_image(next((step["argv"] for step in steps if step.get("connect", True)), steps[0]["argv"]))
-        for step in steps:
-            tool = step["argv"][0] if step["argv"] else "?"
-            if step["name"]:
-                tool = f"{tool} ({step['name']})"
-            result = runner.step(params if params["steps"] is None else step)
-            if params["steps"] is not None:
-                results.append(dict(result, name=step["name"]))
-            if result["stopped"] or result["rc"] != 0:
-                break
-    except (client.ClientError, OSError) as exc:
-        extra = {"steps": results, "failed_step": steps[len(results)]["name"] if len(results) < len(steps) else None} if params["steps"] is not None else {}
-        module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=steps[min(len(results), len(steps) - 1)]["argv"], **extra)
+    located = find_container(module)
+    tool, result, results, runner, failed_step = run_steps(module)
     result = dict(result, changed=True)
+    if params["mode"] == "container":
+        result["container"] = params["container"]
+    if located is not None and params["container_dir"]:
+        result["container_mounted"] = located["mounted"]
     if params["mode"] == "client_container":
         result["client_image"] = runner.image
     if params["steps"] is not None:
-        failed = result["stopped"] or result["rc"] != 0
         result["steps"] = results
-        result["failed_step"] = steps[len(results) - 1]["name"] if failed else None
+        result["failed_step"] = failed_step
     if result["stopped"]:
         module.fail_json(msg=f"Failed to run {tool}: stopped ({result['stopped']}); the tool was ended and its password file removed", **result)
     if result["rc"] != 0:
         module.fail_json(msg=f"Failed to run {tool}: exit code {result['rc']}: {result['stderr'].strip()[-2000:] or result['stdout'].strip()[-500:]}", **result)
     module.exit_json(**result)
+
 
 if __name__ == "__main__":
     main()

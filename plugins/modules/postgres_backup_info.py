@@ -114,35 +114,9 @@ container:
   sample: {"name": "shop-db-1", "mounted": true}
 """
 
-import json
-
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
-
-
-def locate(module):
-    """The database's running container (docker ps by the Compose labels) and whether it mounts container_dir."""
-    params = module.params
-    docker = module.get_bin_path("docker", required=True)
-    name = params["container"]
-    if not name:
-        argv = [docker, "ps", "--filter", f"label=com.docker.compose.project={params['compose_project']}",
-                "--filter", f"label=com.docker.compose.service={params['compose_service']}", "--filter", "status=running",
-                "--format", "{{.Names}}"]
-        rc, out, err = module.run_command(argv)
-        if rc != 0:
-            module.fail_json(msg=f"Failed to list the containers of Compose project {params['compose_project']}: {err.strip()}")
-        names = sorted(to_text(out).split())
-        name = names[0] if names else None
-    found = {"name": name, "mounted": False}
-    if name and params["container_dir"]:
-        rc, out, err = module.run_command([docker, "inspect", "--format", "{{json .Mounts}}", name])
-        if rc != 0:
-            module.fail_json(msg=f"Failed to read the mounts of container {name}: {err.strip()}")
-        wanted = params["container_dir"].rstrip("/") or "/"
-        found["mounted"] = any(mount.get("Destination", "").rstrip("/") == wanted for mount in json.loads(out or "null") or [])
-    return found
+from ansible_collections.opskit.webstack.plugins.module_utils import _pgclient as client
 
 
 def run(params):
@@ -186,7 +160,11 @@ def main():
     try:
         result = run(module.params)
         if module.params["compose_project"] or module.params["container"]:
-            result["container"] = locate(module)
+            params = module.params
+            result["container"] = client.locate_container(
+                module, module.get_bin_path("docker", required=True), container=params["container"], project=params["compose_project"],
+                service=params["compose_service"], container_dir=params["container_dir"],
+            )
         module.exit_json(**result)
     except (OSError, store.BackupStoreError) as exc:
         module.fail_json(msg="Failed to read the backup store {}: {}".format(module.params["path"], exc))

@@ -206,8 +206,16 @@ partial_path:
   returned: when O(action=lock) with O(name), not in check mode
   type: str
   sample: /var/backups/webstack/shop/shop-20260101T020000Z.partial
+latest:
+  description: With O(action=lock), the backup marked C(latest) when the lock was taken, or null.
+  returned: when O(action=lock)
+  type: str
+  sample: shop-20260101T020000Z
 lock:
-  description: The lock record found or written.
+  description:
+    - The lock record found or written.
+    - When O(action=lock) fails because another run holds the lock, that run's record (its C(owner), C(holder)
+      and C(controller)): a caller that finds on its controller that this run is gone can take the lock over (O(takeover)).
   returned: when O(action) is lock or unlock
   type: dict
   sample: {"owner": "run-1", "host": "db01", "pid": 4242, "created": 1767232800.0}
@@ -268,14 +276,20 @@ def lock(module, path, result):
     params = module.params
     held = store.read_lock(path)
     result["lock"] = held
+    result["latest"] = store.latest_name(path)
     if not (held and held.get("owner") == params["owner"]):
-        result["changed"] = True
+        result["changed"] = module.check_mode
         if not module.check_mode:
             os.makedirs(path, mode=store.DIR_MODE, exist_ok=True)
-            result["changed"] = store.acquire_lock(
-                path, params["owner"], params["stale_after"], holder=store.find_holder(), controller=params["controller"],
-                takeover=params["takeover"],
-            )
+            try:
+                result["changed"] = store.acquire_lock(
+                    path, params["owner"], params["stale_after"], holder=store.find_holder(), controller=params["controller"],
+                    takeover=params["takeover"],
+                )
+            except store.LockBusyError as exc:
+                # the holder's record, for a caller that can tell whether its run is gone (O(takeover))
+                result["lock"] = store.read_lock(path)
+                module.fail_json(msg=f"Failed to lock the backup store {path}: {exc}", **result)
             result["lock"] = store.read_lock(path)
     check_room(module, path, result)
     if params["name"] and not module.check_mode:

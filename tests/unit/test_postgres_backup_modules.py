@@ -129,3 +129,42 @@ def test_promote_with_the_sealed_manifest_still_checks_files_and_sizes(tmp_path)
     with pytest.raises(store.BackupStoreError, match=r"globals\.sql: size 5.*stray: not in the manifest"):
         store.promote(str(tmp_path), "shop-20260101T000000Z", manifest=manifest)
     assert store.latest_name(str(tmp_path)) is None
+
+
+def test_a_background_step_runs_beside_the_next_and_is_waited_for(tmp_path, capsys):
+    marker = tmp_path / "side"
+    steps = [
+        {"name": "beside", "background": True, "argv": ["sh", "-c", f"sleep 1; echo side > {marker}; echo done"]},
+        {"name": "main", "argv": ["sh", "-c", f"test ! -e {marker} && echo first"]},
+    ]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["rc"] == 0 and out["failed_step"] is None, out
+    # the main step ran while the background one slept, and the call waited for it
+    assert [(step["name"], step["stdout"]) for step in out["steps"]] == [("beside", "done"), ("main", "first")]
+    assert marker.read_text() == "side\n"
+
+
+def test_a_failing_background_step_fails_the_call_and_a_failing_step_stops_it(tmp_path, capsys):
+    steps = [{"name": "beside", "background": True, "argv": ["sh", "-c", "exit 4"]}, {"name": "main", "argv": ["true"]}]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["failed"] is True and out["failed_step"] == "beside" and out["steps"][0]["rc"] == 4
+    steps = [{"name": "beside", "background": True, "argv": ["sleep", "60"]}, {"name": "main", "argv": ["sh", "-c", "exit 5"]}]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["failed"] is True and out["failed_step"] == "main" and out["steps"][1]["rc"] == 5
+    assert out["steps"][0]["stopped"] == "step 'main' failed"
+
+
+def test_a_busy_lock_fails_unchanged_with_the_holders_record(tmp_path, capsys):
+    path = tmp_path / "shop"
+    path.mkdir()
+    make_backup(path, "shop-20250101T000000Z")
+    record = {"owner": "other", "host": "elsewhere", "created": 2e9, "holder": {"pid": 1, "start": 1, "name": "sshd"},
+              "controller": {"host": "ctl", "pid": 4242, "start": 7}}
+    (path / ".lock").write_text(json.dumps(record))
+    args = {"path": str(path), "action": "lock", "owner": "run-1", "database_size": 1000}
+    out = run(postgres_backup_store, args, capsys)
+    assert out["failed"] is True and out["changed"] is False and "held by other" in out["msg"]
+    assert out["lock"]["controller"] == record["controller"] and out["latest"] == "shop-20250101T000000Z"
+    # the caller found that run gone on its controller: it takes the lock over
+    out = run(postgres_backup_store, dict(args, takeover="other"), capsys)
+    assert out["rc"] == 0 and out["changed"] is True and out["lock"]["owner"] == "run-1"
