@@ -7,7 +7,7 @@
 Brings the example stack up as Compose project ``bench-rollout`` (proxy on 127.0.0.1:18310, db 18311,
 redis 18312), migrates it to v2's schema (v1 and v2 both run on it), then, under one constant load of
 ``--rate`` requests per second on the proxy, alternates the app between v1 and v2, ``--rollouts`` times
-on each of three sides, in the same stack:
+on each of three sides, in the same stack, in an order turned by one side each round:
 
 - ``ours``: the compose_rollout role (ansible-playbook benchmarks/rollout/roll.yml);
 - ``rollout``: the procedure of docker-rollout (github.com/wowu/docker-rollout), written here from its
@@ -180,10 +180,13 @@ def main():
         version = "v1"
         with Load(URL, rate=args.rate, duration=900) as load:
             time.sleep(3)
-            # Interleaved (ours, rollout, wait, ours, ...) so that a busier minute of the shared machine
-            # falls on every side alike.
-            for _ in range(args.rollouts):
-                for side, runs in sides.items():
+            # Interleaved, and the order turned by one side each round (ours, rollout, wait; rollout, wait,
+            # ours; ...), so that a busier minute of the shared machine, and the state the side before
+            # leaves (the container it started, the proxy's cached addresses), falls on every side alike.
+            names = list(sides)
+            for round_no in range(args.rollouts):
+                for side in names[round_no % len(names):] + names[:round_no % len(names)]:
+                    runs = sides[side]
                     version = "v2" if version == "v1" else "v1"
                     since = load.mark()
                     t0 = time.monotonic()

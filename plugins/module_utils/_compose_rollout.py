@@ -16,6 +16,7 @@ The steps, each a function of a :class:`Compose` (the ``docker`` CLI for one Com
 * :func:`retire` waits the drain period, then stops old containers gracefully while they are still
   on their networks (in-flight requests finish; the proxy retries refused connections on the new
   containers) and removes them.
+* :func:`roll` runs :func:`start` then :func:`retire` for each batch of a service (no probe between them).
 * :func:`abort` removes containers started by :func:`start` when a later probe failed.
 
 The pure helpers (:func:`plan_batches`, :func:`service_facts`, :func:`failure_message`) carry
@@ -302,12 +303,24 @@ class Compose:
         return json.loads(out)
 
     def config_hash(self, service):
-        _rc, out, _err = self.call(self.compose_argv("config", "--hash", service), f"hash service {service}")
+        return self.config_hashes([service]).get(service, "")
+
+    def config_hashes(self, services):
+        """Compose's config hash of each of ``services`` (one ``docker compose config --hash`` call)."""
+        if not services:
+            return {}
+        _rc, out, _err = self.call(self.compose_argv("config", "--hash", ",".join(services)),
+                                   "hash service(s) {}".format(", ".join(services)))
+        hashes = {}
         for line in out.splitlines():
             parts = line.split()
-            if len(parts) == 2 and parts[0] == service:
-                return parts[1]
-        return ""
+            if len(parts) == 2 and parts[0] in services:
+                hashes[parts[0]] = parts[1]
+        if len(services) > 1:  # a Compose that reads only one name per --hash: one call per service left
+            for name in services:
+                if name not in hashes:
+                    hashes.update(self.config_hashes([name]))
+        return hashes
 
     def image(self, ref):
         """``docker image inspect`` of ``ref``, or None when the image is not on the host."""
@@ -370,11 +383,16 @@ class Compose:
 
 # --- the steps ----------------------------------------------------------------------------------
 
-def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), batch_size=1, replicas=None, batch_sizes=None):
-    """What would roll, per service. Raises RolloutError for a service that must be refused."""
+def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), batch_size=1, replicas=None, batch_sizes=None,
+         running=None):
+    """What would roll, per service. Raises RolloutError for a service that must be refused.
+
+    ``running``: the project's running containers (``docker inspect`` entries of
+    :meth:`Compose.project_containers`) when the caller has them already; else each service's are listed."""
     config = compose.config().get("services") or {}
     replicas = replicas or {}
     batch_sizes = batch_sizes or {}
+    hashes = compose.config_hashes([name for name in services if name in config])
     out = []
     for name in services:
         if name not in config:
@@ -391,8 +409,14 @@ def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), 
         facts["image"] = image_ref
         facts["target_image_id"] = image.get("Id", "")
         facts["target_repo_digests"] = image.get("RepoDigests") or []
-        facts["config_hash"] = compose.config_hash(name)
-        facts.update(classify([c for c in compose.containers(name) if c["running"]], facts["target_image_id"], facts["config_hash"]))
+        facts["config_hash"] = hashes.get(name, "")
+        if running is None:
+            containers = compose.containers(name)
+        else:
+            containers = sorted((container_summary(c) for c in running
+                                 if ((c.get("Config") or {}).get("Labels") or {}).get(LABEL_SERVICE) == name),
+                                key=lambda c: (c["number"], c["created"]))
+        facts.update(classify([c for c in containers if c["running"]], facts["target_image_id"], facts["config_hash"]))
         facts["would_roll"] = bool(facts["outdated"]) or bool(facts["leftover"]) or len(facts["current"]) != facts["replicas"]
         facts["strategy"] = "recreate" if facts["side_by_side_blockers"] else "rolling"
         facts["batches"] = []
@@ -508,6 +532,30 @@ def retire(compose, names, drain, stop_timeout=10, *, sleep=time.sleep, since=No
         sleep(wait)
     compose.remove([s["id"] for s in summaries], stop_timeout=stop_timeout)
     return summaries
+
+
+def roll(compose, service, batches, timeout, drain, *, stop_timeout=10, log_lines=20, settle=2.0, active=False, poll=0.5,
+         clock=time.time):
+    """Roll ``service`` batch by batch in one go: per batch, :func:`start` (new containers healthy, else
+    removed and RolloutError), then :func:`retire` of the batch's old containers, the drain counted from the
+    batch's start. Batches done before a failing one stay done; the error says which batch failed.
+    Returns one dict per batch: ``started`` and ``retired`` (container summaries)."""
+    done = []
+    for index, batch in enumerate(batches, 1):
+        started_at, new = None, []
+        try:
+            if int(batch.get("start") or 0) > 0:
+                started_at = clock()
+                new = start(compose, service, int(batch["start"]), timeout, log_lines=log_lines, settle=settle, active=active,
+                            poll=poll, remove_first=batch.get("remove_first") or [])
+            retired = retire(compose, batch.get("retire") or [], drain, stop_timeout=stop_timeout, since=started_at,
+                             clock=clock) if batch.get("retire") else []
+        except RolloutError as exc:
+            details = dict(exc.details, batch=index, batches_done=done)
+            prefix = f"Batch {index} of {len(batches)}: " if len(batches) > 1 else ""
+            raise RolloutError(prefix + str(exc), details) from exc
+        done.append({"started": new, "retired": retired})
+    return done
 
 
 def abort(compose, service, names, reason, log_lines=20):

@@ -16,12 +16,17 @@ version_added: 0.1.0
 description:
   - The steps of a zero-downtime rollout of a Compose service that M(community.docker.docker_compose_v2) lacks,
     used by the C(opskit.webstack.compose_rollout) role, one step per call (O(step)).
+  - This is an action plugin as well; with O(lock), the controller names the holder of the stack's lock (its
+    C(ansible-playbook) process) and takes over a lock whose holder process is gone, as M(opskit.webstack.release_lock) does.
   - V(plan) reads the declared services (C(docker compose config)), their running containers and the
     target images, and says per service whether it would roll (a running container's image ID or
     Compose config hash differs from the target, or the number of containers differs from the declared
     replicas), how (V(rolling) beside the old containers, or V(recreate) in place) and in which batches.
     It refuses a service without a healthcheck (unless probed or allowed) and a service that cannot run
     twice side by side (fixed C(container_name), published host ports, named volumes) unless listed in O(recreate).
+    With O(lock) it first takes the stack's lock; with O(record), once the plan says something rolls, it writes the release
+    record of what runs now (as M(opskit.webstack.release_record) with O(opskit.webstack.release_record#module:record=true)),
+    before anything changes. When the plan or the record fails, the lock it took is given back.
   - V(start) starts O(count) new containers beside the old ones (C(docker compose up --no-recreate --scale)),
     and waits until each is healthy within O(timeout). When one is not, it removes the new containers,
     leaves the old ones untouched and fails with the service, the container, its last health output and
@@ -30,6 +35,9 @@ description:
     containers), then stops the old containers gracefully while they are still on their networks (the app
     finishes the requests in flight; the proxy retries refused connections on the new containers) and
     removes them.
+  - V(roll) runs V(start) then V(retire) for each of O(batches) of one service in one call (a service without an
+    external probe); a failing batch is undone as in V(start), the batches before it stay rolled. With O(lock), the
+    stack's lock is given back once the step ends, whether it succeeded or failed.
   - V(abort) removes new containers (after a failed external probe) and fails with the same message as V(start).
   - V(recreate) recreates a service in place with C(docker compose up --wait) (stateful services, opt-in).
   - A container counts as current only when it runs the target image and config AND is healthy (or has no
@@ -45,7 +53,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [plan, start, retire, abort, recreate]
+    choices: [plan, start, retire, roll, abort, recreate]
   project_name:
     description: The Compose project name.
     type: str
@@ -85,8 +93,69 @@ options:
     elements: raw
     default: []
   service:
-    description: The service to act on (O(step=start), V(abort), V(recreate)).
+    description: The service to act on (O(step=start), V(roll), V(abort), V(recreate)).
     type: str
+  batches:
+    description:
+      - The batches of O(service) to roll (O(step=roll)), as planned (RV(services[].batches)), in order. Each is a dict with
+        C(start) (how many new containers), C(retire) (the old containers to retire after them) and optionally
+        C(remove_first) (leftovers removed before the start).
+    type: list
+    elements: dict
+    default: []
+  lock:
+    description:
+      - The stack's lock file on the host (the one M(opskit.webstack.release_lock) takes), for O(step=plan) and V(roll).
+      - O(step=plan) takes it before anything else, and fails naming its holder when another run holds it; a lock whose
+        C(ansible-playbook) process is gone (same controller) is taken over. Taking it again from the same run succeeds
+        (RV(lock.acquired) is false then). The plan gives it back when nothing rolls, and when the plan or the record fails.
+      - O(step=roll) gives it back when the step ends, succeeded or failed (only when this run holds it).
+      - Not taken in check mode.
+    type: path
+  lock_what:
+    description: What the holder of O(lock) does, for the message a second run shows (O(step=plan)).
+    type: str
+    default: ""
+  holder:
+    description: Who takes O(lock); set by the action plugin (the controller, the ansible-playbook process and its start time).
+    type: dict
+  takeover:
+    description: The holder whose lock may be replaced (its process is gone); set by the action plugin.
+    type: dict
+  record:
+    description:
+      - With O(step=plan), the release record to write once the plan says something rolls, before anything changes, as
+        M(opskit.webstack.release_record) writes it; the record's environment is O(env) (O(secret_env) is never recorded),
+        its env files O(env_files) and its target each rolling service's image.
+      - Not written in check mode, nor when nothing rolls.
+    type: dict
+    suboptions:
+      release_dir:
+        description: The host's release directory (an absolute path).
+        type: path
+        required: true
+      release_id:
+        description: The record's name (letters, digits, C(_), C(.), C(:), C(-)); an existing record is never overwritten.
+        type: str
+        required: true
+      files:
+        description: The Compose files to keep a copy of (the project's own, without a pin override); O(files) when empty.
+        type: list
+        elements: path
+        default: []
+      services:
+        description: The services to record; every running service of the project when empty.
+        type: list
+        elements: str
+        default: []
+      extra:
+        description: Free data kept in the record.
+        type: dict
+        default: {}
+      host:
+        description: The host name kept in the record.
+        type: str
+        default: ""
   count:
     description: How many new containers to start (O(step=start)).
     type: int
@@ -106,7 +175,7 @@ options:
     type: bool
     default: true
   timeout:
-    description: Seconds a new container has to become healthy.
+    description: Seconds a new container has to become healthy (O(step=start), V(roll), V(recreate)).
     type: int
     default: 60
   health_exec:
@@ -129,7 +198,7 @@ options:
     type: float
     default: 2.0
   drain:
-    description: Seconds old and new containers serve side by side before the old ones are stopped (O(step=retire)).
+    description: Seconds old and new containers serve side by side before the old ones are stopped (O(step=retire), V(roll)).
     type: float
     default: 3.0
   since:
@@ -177,10 +246,13 @@ options:
     elements: str
     default: []
 attributes:
+  action:
+    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    support: full
   check_mode:
     support: full
-    details: V(plan) only reads; V(start) reports a change when it would start or remove containers, V(retire) and V(abort)
-      when the containers they name exist, V(recreate) always; none changes anything.
+    details: V(plan) only reads (it takes no lock and writes no record); V(start) and V(roll) report a change when they would start or
+      remove containers, V(retire) and V(abort) when the containers they name exist, V(recreate) always; none changes anything.
   diff_mode:
     support: none
 notes:
@@ -200,6 +272,34 @@ EXAMPLES = r"""
     env:
       APP_VERSION: v2
   register: __plan
+
+- name: Take the stack's lock, plan the rollout of app and write the release record when it rolls
+  opskit.webstack.compose_rollout:
+    step: plan
+    project_name: webstack
+    project_src: /srv/webstack
+    services: [app]
+    env:
+      APP_VERSION: v2
+    lock: /srv/webstack/releases/.lock
+    lock_what: rollout of app
+    record:
+      release_dir: /srv/webstack/releases
+      release_id: 20261203T120000Z-v2
+  register: __plan
+
+- name: Roll app batch by batch, each new container healthy before an old one goes, then give the lock back
+  opskit.webstack.compose_rollout:
+    step: roll
+    project_name: webstack
+    project_src: /srv/webstack
+    service: app
+    batches: "{{ __plan.services[0].batches }}"
+    drain: 2
+    env:
+      APP_VERSION: v2
+    lock: "{{ __plan.lock.acquired | ternary('/srv/webstack/releases/.lock', omit) }}"
+  when: __plan.would_roll | length > 0
 
 - name: Start one new app container beside the old ones and wait until it is healthy
   opskit.webstack.compose_rollout:
@@ -244,6 +344,30 @@ would_roll:
   type: list
   elements: str
   sample: [app]
+lock:
+  description:
+    - The stack's lock, when O(lock) is given. C(state) is V(acquired), V(ours) (this run held it already), V(taken_over), or
+      V(held) by another run (the step fails). C(acquired) says this step took it (give it back then), C(holder) who holds it,
+      C(released) whether this step gave it back.
+  returned: when lock is given, not in check mode
+  type: dict
+  sample: {state: acquired, acquired: true, released: false, holder: {controller: ci-1, pid: 4242, what: rollout of app}}
+record:
+  description:
+    - The release record written by O(step=plan) with O(record). C(path) is its directory, C(release_id) its name, C(services)
+      per recorded service the image, image IDs, repo digests, replicas and containers.
+  returned: when a record was written
+  type: dict
+  sample: {path: /srv/webstack/releases/20261203T120000Z-v2, release_id: 20261203T120000Z-v2, services: {}}
+batches:
+  description: Per batch rolled (O(step=roll)), the containers C(started) and C(retired).
+  returned: when step is roll
+  type: list
+  elements: dict
+failed_batch:
+  description: The number (from 1) of the batch that failed (O(step=roll)); the batches before it stay rolled.
+  returned: on failure of roll
+  type: int
 started_at:
   description: When the new containers were started (epoch seconds), for O(since) of O(step=retire).
   returned: when step is start
@@ -270,6 +394,16 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opskit.webstack.plugins.module_utils import _compose_rollout as rollout
+from ansible_collections.opskit.webstack.plugins.module_utils import _release_lock as locks
+from ansible_collections.opskit.webstack.plugins.module_utils import _release_record as records
+
+
+class LockHeld(Exception):
+    """Another run holds the stack's lock; the action plugin decides whether its holder is gone."""
+
+    def __init__(self, current):
+        super().__init__("the stack's lock is held")
+        self.current = current
 
 
 def check_project_files(module):
@@ -288,10 +422,94 @@ def check_mode_result(compose, params):
     step = params["step"]
     if step == "start":
         return {"changed": params["count"] > 0 or bool(params["remove_first"]), "containers": []}
+    if step == "roll":
+        batches = params["batches"]
+        return {"changed": any(int(b.get("start") or 0) > 0 or b.get("retire") or b.get("remove_first") for b in batches),
+                "batches": []}
     if step in ("retire", "abort"):
         present = [rollout.container_summary(c) for c in compose.inspect(params["containers"], missing_ok=True)]
         return {"changed": bool(present), "containers": present}
     return {"changed": True, "containers": []}
+
+
+def check_record_params(record):
+    if not os.path.isabs(record["release_dir"]):
+        raise records.RecordError("the release directory must be an absolute path, got '{}'".format(record["release_dir"]))
+    records.check_release_id(record["release_id"])
+
+
+def plan_step(module, compose):
+    """Take the lock (when asked), plan, write the release record when something rolls (when asked). The
+    lock taken here is given back when the plan or the record fails."""
+    params = module.params
+    record = params["record"]
+    given = rollout.normalize_services(params["services"])
+    if record:
+        check_record_params(record)
+    out = {"changed": False}
+    taken = False
+    if params["lock"] and not module.check_mode:
+        state, current = locks.acquire(params["lock"], params["holder"], takeover=params["takeover"])
+        if state == "held":
+            raise LockHeld(current)
+        taken = state in ("acquired", "taken_over")
+        out["lock"] = {"state": state, "acquired": taken, "released": False,
+                       "holder": params["holder"] if state != "held" else current}
+        if state == "taken_over":
+            out["lock"]["taken_over"] = current
+    try:
+        options = {s["name"]: s for s in given}
+        running = compose.project_containers()
+        services = rollout.plan(compose, [s["name"] for s in given],
+                                probed=[s["name"] for s in given if "probe" in s] + list(params["probed"]),
+                                allow_no_healthcheck=params["allow_no_healthcheck"], recreate=params["recreate"],
+                                batch_size=params["batch_size"],
+                                replicas=dict(params["replicas"], **{n: o["replicas"] for n, o in options.items() if "replicas" in o}),
+                                batch_sizes=dict(params["batch_sizes"], **{n: o["batch_size"] for n, o in options.items() if "batch_size" in o}),
+                                running=running)
+        for facts in services:
+            facts["options"] = options[facts["name"]]
+        out.update(services=services, would_roll=[s["name"] for s in services if s["would_roll"]])
+        if record and out["would_roll"] and not module.check_mode:
+            images = compose.images(sorted({c.get("Image") for c in running if c.get("Image")}))
+            written = records.build_record(
+                record["release_id"], project=params["project_name"], project_dir=params["project_src"], host=record["host"],
+                env=params["env"], compose_files=record["files"] or params["files"], env_files=params["env_files"],
+                containers=running, images=images, names=record["services"],
+                target={s["name"]: s["image"] for s in services if s["would_roll"]}, extra=record["extra"])
+            path = records.write_record(record["release_dir"], written)
+            out["record"] = {"path": path, "release_id": record["release_id"], "services": written["services"]}
+            out["changed"] = True
+        if taken and not out["would_roll"]:  # nothing to roll: nothing for the lock to guard any more
+            out["lock"]["released"] = locks.release(params["lock"], params["holder"])
+    except BaseException as exc:
+        if taken:
+            locks.release(params["lock"], params["holder"])
+            out["lock"]["released"] = True
+        if isinstance(exc, Exception):
+            exc.lock = out.get("lock")
+        raise
+    return out
+
+
+def roll_step(module, compose, active):
+    """Every batch of one service, then the lock given back (when given), whether the batches succeeded or not."""
+    params = module.params
+    try:
+        done = rollout.roll(compose, params["service"], params["batches"], params["timeout"], params["drain"],
+                            stop_timeout=params["stop_timeout"], log_lines=params["log_lines"], settle=params["settle"],
+                            active=active, poll=params["poll"])
+    except BaseException as exc:
+        if params["lock"]:
+            released = locks.release(params["lock"], params["holder"])
+            if isinstance(exc, Exception):
+                exc.lock = {"released": released}
+        raise
+    out = {"changed": any(b["started"] or b["retired"] for b in done), "batches": done,
+           "containers": [c for b in done for c in b["started"]]}
+    if params["lock"]:
+        out["lock"] = {"released": locks.release(params["lock"], params["holder"])}
+    return out
 
 
 def run(module):
@@ -310,22 +528,13 @@ def run(module):
     step = params["step"]
     if step == "plan":
         check_project_files(module)
-    if step == "plan":
-        given = rollout.normalize_services(params["services"])
-        options = {s["name"]: s for s in given}
-        services = rollout.plan(compose, [s["name"] for s in given],
-                                probed=[s["name"] for s in given if "probe" in s] + list(params["probed"]),
-                                allow_no_healthcheck=params["allow_no_healthcheck"], recreate=params["recreate"],
-                                batch_size=params["batch_size"],
-                                replicas=dict(params["replicas"], **{n: o["replicas"] for n, o in options.items() if "replicas" in o}),
-                                batch_sizes=dict(params["batch_sizes"], **{n: o["batch_size"] for n, o in options.items() if "batch_size" in o}))
-        for facts in services:
-            facts["options"] = options[facts["name"]]
-        return {"changed": False, "services": services, "would_roll": [s["name"] for s in services if s["would_roll"]]}
-    if step in ("start", "abort", "recreate") and not params["service"]:
+        return plan_step(module, compose)
+    if step in ("start", "roll", "abort", "recreate") and not params["service"]:
         module.fail_json(msg=f"step={step} needs service")
     if module.check_mode:
         return check_mode_result(compose, params)
+    if step == "roll":
+        return roll_step(module, compose, active=params["health_exec"] and bool(timeout_cli))
     if step == "start":
         started_at = time.time()
         new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
@@ -346,7 +555,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "abort", "recreate"]},
+            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "roll", "abort", "recreate"]},
             "project_name": {"type": "str", "required": True},
             "project_src": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "path", "default": []},
@@ -355,6 +564,20 @@ def main():
             "secret_env": {"type": "dict", "default": {}, "no_log": True},
             "services": {"type": "list", "elements": "raw", "default": []},
             "service": {"type": "str"},
+            "batches": {"type": "list", "elements": "dict", "default": []},
+            "lock": {"type": "path"},
+            "lock_what": {"type": "str", "default": ""},
+            # set by the action plugin
+            "holder": {"type": "dict"},
+            "takeover": {"type": "dict"},
+            "record": {"type": "dict", "options": {
+                "release_dir": {"type": "path", "required": True},
+                "release_id": {"type": "str", "required": True},
+                "files": {"type": "list", "elements": "path", "default": []},
+                "services": {"type": "list", "elements": "str", "default": []},
+                "extra": {"type": "dict", "default": {}},
+                "host": {"type": "str", "default": ""},
+            }},
             "count": {"type": "int", "default": 1},
             "containers": {"type": "list", "elements": "str", "default": []},
             "remove_first": {"type": "list", "elements": "str", "default": []},
@@ -376,18 +599,31 @@ def main():
             "recreate": {"type": "list", "elements": "str", "default": []},
             "docker_cli": {"type": "path", "default": "docker"},
         },
-        required_if=[("step", "start", ["service"]), ("step", "abort", ["service", "containers"]),
+        required_if=[("step", "start", ["service"]), ("step", "abort", ["service", "containers"]), ("step", "roll", ["service"]),
                      ("step", "recreate", ["service"]), ("step", "retire", ["containers"])],
+        required_by={"lock": "holder"},
         supports_check_mode=True,
     )
     try:
         module.exit_json(**run(module))
+    except LockHeld as exc:
+        module.fail_json(msg="Failed to take the lock {}: another run holds it".format(module.params["lock"]),
+                         lock={"state": "held", "acquired": False, "released": False, "holder": exc.current or {}})
     except rollout.RolloutError as exc:
         details = exc.details or {}
+        extra = {"failed_batch": details["batch"]} if "batch" in details else {}
         module.fail_json(msg=str(exc), removed=details.get("removed", []), failed_containers=details.get("failed", []),
-                         kept=details.get("kept", []))
+                         kept=details.get("kept", []), **_lock_result(module, exc), **extra)
+    except records.RecordError as exc:
+        module.fail_json(msg=f"Failed to write the release record: {exc}", **_lock_result(module, exc))
     except (ValueError, OSError) as exc:
-        module.fail_json(msg="Failed to run the rollout step {}: {}".format(module.params["step"], exc))
+        module.fail_json(msg="Failed to run the rollout step {}: {}".format(module.params["step"], exc), **_lock_result(module, exc))
+
+
+def _lock_result(module, exc):
+    """The lock's state after a failed step: what the plan took and gave back, or that the roll gave it back."""
+    lock = getattr(exc, "lock", None)
+    return {"lock": lock} if lock is not None else {}
 
 
 if __name__ == "__main__":

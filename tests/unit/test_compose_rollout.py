@@ -249,3 +249,47 @@ def test_normalize_services_types_and_keeps_order():
 def test_normalize_services_refuses_bad_ones_by_name(services, message):
     with pytest.raises(rollout.RolloutError, match=message):
         rollout.normalize_services(services)
+
+
+def test_roll_starts_then_retires_each_batch_with_the_drain_counted_from_its_start(monkeypatch):
+    calls, now = [], iter([10.0, 20.0])
+    monkeypatch.setattr(rollout, "start", lambda compose, service, count, timeout, **kw: calls.append(
+        ("start", service, count, timeout, kw["remove_first"], kw["active"])) or [{"name": f"new{len(calls)}"}])
+    monkeypatch.setattr(rollout, "retire", lambda compose, names, drain, **kw: calls.append(
+        ("retire", names, drain, kw["since"], kw["stop_timeout"])) or [{"name": n} for n in names])
+    batches = [{"start": 1, "retire": ["a1"], "remove_first": ["x1"]}, {"start": 1, "retire": ["a2"]}, {"start": 0, "retire": ["a3"]}]
+    done = rollout.roll(object(), "app", batches, 30, 2.0, stop_timeout=5, active=True, clock=lambda: next(now))
+    assert calls == [("start", "app", 1, 30, ["x1"], True), ("retire", ["a1"], 2.0, 10.0, 5),
+                     ("start", "app", 1, 30, [], True), ("retire", ["a2"], 2.0, 20.0, 5),
+                     ("retire", ["a3"], 2.0, None, 5)]  # no start: the whole drain
+    assert [[c["name"] for c in b["retired"]] for b in done] == [["a1"], ["a2"], ["a3"]]
+
+
+def test_roll_names_the_failed_batch_and_keeps_the_batches_before_it(monkeypatch):
+    def start(compose, service, count, timeout, **kw):
+        if kw["remove_first"] == ["boom"]:
+            raise rollout.RolloutError("Rollout of service 'app' (project web) failed: not healthy within 30s", {"removed": ["n2"]})
+        return [{"name": "n1"}]
+
+    monkeypatch.setattr(rollout, "start", start)
+    monkeypatch.setattr(rollout, "retire", lambda compose, names, drain, **kw: [{"name": n} for n in names])
+    with pytest.raises(rollout.RolloutError, match=r"^Batch 2 of 2: Rollout of service 'app'") as err:
+        rollout.roll(object(), "app", [{"start": 1, "retire": ["a1"]}, {"start": 1, "retire": ["a2"], "remove_first": ["boom"]}], 30, 2.0)
+    assert err.value.details["batch"] == 2
+    assert err.value.details["removed"] == ["n2"]
+    assert [b["retired"][0]["name"] for b in err.value.details["batches_done"]] == ["a1"]
+
+
+def test_config_hashes_reads_several_services_in_one_call_and_falls_back_one_by_one():
+    calls = []
+
+    def run(argv, env):
+        calls.append(argv[-1])
+        if argv[-1] == "app,worker":
+            return 0, "app 1111\n", ""  # a Compose that answered only the first name
+        return 0, f"{argv[-1]} 2222\n", ""
+
+    compose = rollout.Compose(run, "web", "/srv/web")
+    assert compose.config_hashes(["app", "worker"]) == {"app": "1111", "worker": "2222"}
+    assert calls == ["app,worker", "worker"]
+    assert compose.config_hash("app") == "2222"

@@ -171,3 +171,89 @@ def test_plan_counts_a_container_current_only_when_healthy():
     done = rollout.classify([old, ctr("a-2", "new", "healthy")], "new", "h")
     assert done["current"] == ["a-2"] and done["outdated"] == ["a-1"] and "finished" in done["half_done"]
     assert rollout.with_leftovers([], ["x"]) == [{"start": 0, "retire": ["x"]}]
+
+
+# --- the plan step of compose_rollout: lock, plan and record in one call ---------------------------------
+
+class PlanCompose:
+    """What rollout.plan and the record read: app at v1 and db (running, healthy), their targets are other images."""
+    project = "web"
+
+    def config(self):
+        return {"services": {"app": {"image": "webapp:v2", "healthcheck": {"test": ["CMD", "true"]}},
+                             "db": {"image": "postgres:15", "volumes": [{"type": "volume", "source": "db-data"}]}}}
+
+    def config_hashes(self, services):
+        return {s: "h" for s in services}
+
+    def image(self, ref):
+        return {"Id": {"webapp:v2": "sha256:b", "postgres:15": "sha256:e"}[ref], "Config": {}}
+
+    def project_containers(self):
+        return [dict(c, Id=c["Name"], Config=dict(c["Config"], Labels=dict(c["Config"]["Labels"], **{rollout.LABEL_HASH: "h"})),
+                     State={"Status": "running", "Running": True, "Health": {"Status": "healthy"}}) for c in CONTAINERS]
+
+    def images(self, ids):
+        return [i for i in IMAGES if i["Id"] in ids]
+
+
+class PlanModule:
+    check_mode = False
+
+    def __init__(self, **params):
+        self.params = dict({"services": ["app"], "probed": [], "allow_no_healthcheck": [], "recreate": [], "batch_size": 1,
+                            "replicas": {}, "batch_sizes": {}, "project_name": "web", "env": {"APP_VERSION": "v2"},
+                            "files": [], "env_files": [], "takeover": None, "record": None, "lock": None}, **params)
+
+
+def _plan_module(tmp_path, src, **params):
+    from ansible_collections.opskit.webstack.plugins.modules import compose_rollout as module
+    holder = {"controller": "c1", "pid": 1, "pid_start": "1", "what": "rollout of app"}
+    record = {"release_dir": str(tmp_path / "releases"), "release_id": "r1", "files": [str(src / "compose.yml")], "services": [],
+              "extra": {"app_version": "v1"}, "host": "h1"}
+    fake = PlanModule(project_src=str(src), env_files=[str(src / ".env")], lock=str(tmp_path / "releases" / ".lock"),
+                      holder=holder, record=record, **params)
+    return module, fake, holder
+
+
+def test_plan_step_takes_the_lock_then_writes_the_record_before_anything_changes(tmp_path, src):
+    module, fake, _holder = _plan_module(tmp_path, src)
+    out = module.plan_step(fake, PlanCompose())
+    assert out["would_roll"] == ["app"] and out["changed"]
+    assert out["lock"]["acquired"] and lock.read(fake.params["lock"])["pid"] == 1  # held: the roll gives it back
+    saved = json.loads((tmp_path / "releases" / "r1" / "record.json").read_text())
+    assert saved["target"] == {"app": "webapp:v2"} and saved["services"]["app"]["image"] == "webapp:v1"
+    assert saved["env"] == {"APP_VERSION": "v2"} and saved["extra"] == {"app_version": "v1"}
+    assert out["record"]["path"] == str(tmp_path / "releases" / "r1")
+
+
+def test_plan_step_refuses_a_held_lock_and_gives_back_its_own_when_the_plan_fails(tmp_path, src):
+    module, fake, holder = _plan_module(tmp_path, src)
+    other = dict(holder, pid=2)
+    (tmp_path / "releases").mkdir()
+    lock.acquire(fake.params["lock"], other)
+    with pytest.raises(module.LockHeld) as held:
+        module.plan_step(fake, PlanCompose())
+    assert held.value.current["pid"] == 2
+    assert not (tmp_path / "releases" / "r1").exists()
+    os.unlink(fake.params["lock"])
+    # a refused service (the database cannot run twice) fails the plan: no record, the lock given back
+    module, fake, holder = _plan_module(tmp_path, src, services=["db"])
+    with pytest.raises(rollout.RolloutError, match="side by side") as refused:
+        module.plan_step(fake, PlanCompose())
+    assert refused.value.lock == {"state": "acquired", "acquired": True, "released": True, "holder": holder}
+    assert lock.read(fake.params["lock"]) is None
+    assert not (tmp_path / "releases" / "r1").exists()
+
+
+def test_plan_step_gives_the_lock_back_and_writes_no_record_when_nothing_rolls(tmp_path, src):
+    class UpToDate(PlanCompose):
+        def image(self, ref):
+            return {"Id": "sha256:a", "Config": {}}  # what app runs already
+
+    module, fake, _holder = _plan_module(tmp_path, src, services=[{"name": "app", "replicas": 2}])  # its two containers
+    out = module.plan_step(fake, UpToDate())
+    assert out["would_roll"] == [] and not out["changed"]
+    assert out["lock"]["acquired"] and out["lock"]["released"]
+    assert lock.read(fake.params["lock"]) is None
+    assert not (tmp_path / "releases" / "r1").exists()
