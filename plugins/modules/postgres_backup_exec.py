@@ -43,8 +43,8 @@ options:
   steps:
     description:
       - Several tools run one after the other in this one module call (one Ansible round trip), each
-        under the same wrapper as O(argv): its own PGPASSFILE, removed when it ends, stopped when the run
-        is interrupted. The first that fails ends the call; the steps after it are not run.
+        under the same wrapper as O(argv) (its own PGPASSFILE, removed when it ends; stopped when the run
+        is interrupted). The first that fails ends the call; the steps after it are not run.
       - Each step's options not given here are the module's (O(exec_user), O(timeout)).
     type: list
     elements: dict

@@ -44,7 +44,7 @@ options:
     description: The database's container, named; its mounts are read (RV(container)).
     type: str
   container_dir:
-    description: With O(compose_project) or O(container), the directory whose mount inside the container RV(container.mounted) tells.
+    description: With O(compose_project) or O(container), the directory whose mount inside the container RV(container) tells (its C(mounted)).
     type: path
 attributes:
   check_mode:

@@ -50,7 +50,7 @@ options:
       - The backup's name, without C(.partial). Required by O(action=seal), O(action=promote) and O(action=commit).
       - With O(action=prune), the backup being written by this run, whose C(.partial) is kept.
       - Required by O(action=discard).
-      - With O(action=lock), the backup this run is about to write: once the lock is held (and the room checked),
+      - With O(action=lock), the backup this run is about to write; once the lock is held (and the room checked),
         its C(<name>.partial) directory is created (0700), for tools that write on the target host.
     type: str
   owner:
@@ -93,7 +93,7 @@ options:
     description:
       - With O(action=room) and O(action=discard), the database's size now in bytes (scales the estimate).
       - With O(action=lock), the room check of O(action=room) is made once the lock is held, in the same call.
-        When the room is short the call fails with the lock still held (RV(lock)): give it back with O(action=unlock).
+        When the room is short the call fails with the lock still held (RV(lock)); give it back with O(action=unlock).
     type: int
   prune:
     description: With O(action=commit), apply the retention (O(keep_daily) and the other O(action=prune) options) once the backup is promoted.
@@ -186,7 +186,7 @@ pruned:
 committed:
   description:
     - With O(action=commit), whether the backup was promoted. A commit that fails in its retention or its unlock
-      says V(true) here: the backup is good, only what came after failed.
+      says V(true) here (the backup is good, only what came after failed).
   returned: when O(action=commit)
   type: bool
   sample: true
@@ -215,7 +215,7 @@ lock:
   description:
     - The lock record found or written.
     - When O(action=lock) fails because another run holds the lock, that run's record (its C(owner), C(holder)
-      and C(controller)): a caller that finds on its controller that this run is gone can take the lock over (O(takeover)).
+      and C(controller)), so that a caller that finds on its controller that this run is gone can take the lock over (O(takeover)).
   returned: when O(action) is lock or unlock
   type: dict
   sample: {"owner": "run-1", "host": "db01", "pid": 4242, "created": 1767232800.0}
