@@ -507,6 +507,7 @@ def run_steps(module):
         return f"{step['argv'][0] if step['argv'] else '?'}" + (f" ({step['name']})" if step["name"] else "")
 
     try:
+        tool = label(step)
         runner = Runner(module)
         if params["mode"] == "client_container":
             runner.choose_image(next((step["argv"] for step in steps if step.get("connect", True)), steps[0]["argv"]))
