@@ -97,7 +97,7 @@ options:
     type: str
   batches:
     description:
-      - The batches of O(service) to roll (O(step=roll)), as planned (RV(services[].batches)), in order. Each is a dict with
+      - The batches of O(service) to roll (O(step=roll)), as planned (C(batches) of the service in RV(services)), in order. Each is a dict with
         C(start) (how many new containers), C(retire) (the old containers to retire after them) and optionally
         C(remove_first) (leftovers removed before the start).
     type: list
@@ -108,7 +108,7 @@ options:
       - The stack's lock file on the host (the one M(opskit.webstack.release_lock) takes), for O(step=plan) and V(roll).
       - O(step=plan) takes it before anything else, and fails naming its holder when another run holds it; a lock whose
         C(ansible-playbook) process is gone (same controller) is taken over. Taking it again from the same run succeeds
-        (RV(lock.acquired) is false then). The plan gives it back when nothing rolls, and when the plan or the record fails.
+        (C(acquired) of RV(lock) is false then). The plan gives it back when nothing rolls, and when the plan or the record fails.
       - O(step=roll) gives it back when the step ends, succeeded or failed (only when this run holds it).
       - Not taken in check mode.
     type: path
@@ -440,7 +440,7 @@ def check_record_params(record):
 
 def plan_step(module, compose):
     """Take the lock (when asked), plan, write the release record when something rolls (when asked). The
-    lock taken here is given back when the plan or the record fails."""
+    lock taken here is given back when nothing rolls, and when the plan or the record fails."""
     params = module.params
     record = params["record"]
     given = rollout.normalize_services(params["services"])
@@ -453,8 +453,7 @@ def plan_step(module, compose):
         if state == "held":
             raise LockHeld(current)
         taken = state in ("acquired", "taken_over")
-        out["lock"] = {"state": state, "acquired": taken, "released": False,
-                       "holder": params["holder"] if state != "held" else current}
+        out["lock"] = {"state": state, "acquired": taken, "released": False, "holder": params["holder"]}
         if state == "taken_over":
             out["lock"]["taken_over"] = current
     try:
