@@ -337,7 +337,11 @@ class Run:
         started = time.monotonic()
         stop_at = None
         while self.proc.poll() is None:
-            time.sleep(0.05 if time.monotonic() - started < 2 else 0.5)
+            # returns as soon as the tool ends (a sleep here made every long step end up to 0.5 s late)
+            try:
+                self.proc.wait(timeout=0.05 if time.monotonic() - started < 2 else 0.5)
+            except subprocess.TimeoutExpired:
+                pass
             if self._stop is None:
                 if self.timeout and time.monotonic() - started > self.timeout:
                     self.stop(f"timeout after {self.timeout} s")
