@@ -272,14 +272,10 @@ def container_summary(inspect):
 # --- the docker CLI -----------------------------------------------------------------------------
 
 class Compose:
-    """The ``docker`` CLI for one Compose project. ``run(argv, environ)`` returns (rc, out, err); ``spawn(argv,
-    environ)``, when given, starts a command in the background and returns a function that waits for it and
-    returns (rc, out, err), for two reads side by side."""
+    """The ``docker`` CLI for one Compose project. ``run(argv, environ)`` returns (rc, out, err)."""
 
-    def __init__(self, run, project, project_dir, *, files=None, env_files=None, env=None, docker="docker", timeout="timeout",
-                 spawn=None):
+    def __init__(self, run, project, project_dir, *, files=None, env_files=None, env=None, docker="docker", timeout="timeout"):
         self._run = run
-        self._spawn = spawn
         self.timeout = timeout
         self.project = project
         self.project_dir = project_dir
@@ -305,30 +301,6 @@ class Compose:
     def config(self):
         _rc, out, _err = self.call(self.compose_argv("config", "--format", "json"), "read the Compose configuration")
         return json.loads(out)
-
-    def config_and_hashes(self, services):
-        """:meth:`config` and :meth:`config_hashes` of those of ``services`` it declares: the two ``docker compose``
-        calls side by side when a ``spawn`` was given (a name it does not declare makes the hash call fail: then
-        the hashes are read again once the configuration is known)."""
-        if self._spawn is None or not services:
-            config = self.config()
-            return config, self.config_hashes([s for s in services if s in (config.get("services") or {})])
-        hashing = self._spawn(self.compose_argv("config", "--hash", ",".join(services)), self.env)
-        try:
-            config = self.config()
-        finally:
-            rc, out, _err = hashing()
-        known = [s for s in services if s in (config.get("services") or {})]
-        hashes = {}
-        if rc == 0:
-            for line in out.splitlines():
-                parts = line.split()
-                if len(parts) == 2 and parts[0] in known:
-                    hashes[parts[0]] = parts[1]
-        missing = [s for s in known if s not in hashes]
-        if missing:
-            hashes.update(self.config_hashes(missing))
-        return config, hashes
 
     def config_hash(self, service):
         return self.config_hashes([service]).get(service, "")
@@ -417,10 +389,10 @@ def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), 
 
     ``running``: the project's running containers (``docker inspect`` entries of
     :meth:`Compose.project_containers`) when the caller has them already; else each service's are listed."""
-    config, hashes = compose.config_and_hashes(list(services))
-    config = config.get("services") or {}
+    config = compose.config().get("services") or {}
     replicas = replicas or {}
     batch_sizes = batch_sizes or {}
+    hashes = compose.config_hashes([name for name in services if name in config])
     out = []
     for name in services:
         if name not in config:

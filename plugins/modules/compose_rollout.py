@@ -390,7 +390,6 @@ failed_containers:
 """
 
 import os
-import subprocess
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -519,22 +518,12 @@ def run(module):
     def runner(argv, env):
         return module.run_command(argv, environ_update=env)
 
-    def spawn(argv, env):
-        """A read started in the background (the plan's two docker compose calls run side by side)."""
-        proc = subprocess.Popen(argv, env=dict(os.environ, **env), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace")
-
-        def wait():
-            out, err = proc.communicate()
-            return proc.returncode, out, err
-        return wait
-
     # The healthcheck run in a starting container is bounded by coreutils' timeout; without it, only
     # Docker's own health status counts.
     timeout_cli = module.get_bin_path("timeout")
     compose = rollout.Compose(runner, params["project_name"], params["project_src"], files=params["files"],
                               env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker,
-                              timeout=timeout_cli or "timeout", spawn=spawn)
+                              timeout=timeout_cli or "timeout")
     step = params["step"]
     if step == "plan":
         check_project_files(module)

@@ -293,24 +293,3 @@ def test_config_hashes_reads_several_services_in_one_call_and_falls_back_one_by_
     assert compose.config_hashes(["app", "worker"]) == {"app": "1111", "worker": "2222"}
     assert calls == ["app,worker", "worker"]
     assert compose.config_hash("app") == "2222"
-
-
-def test_config_and_hashes_reads_both_side_by_side_and_again_for_a_name_compose_does_not_know():
-    calls, spawned = [], []
-    config = '{"services": {"app": {}, "worker": {}}}'
-
-    def run(argv, env):
-        calls.append(argv[-1])
-        return (0, config, "") if argv[-1] == "json" else (0, f"{argv[-1]} 3333\n", "")
-
-    def spawn(argv, env):
-        spawned.append(argv[-1])
-        answers = {"app,worker": (0, "app 1111\nworker 2222\n", ""), "app,nope": (1, "", "no such service: nope")}
-        return lambda: answers[argv[-1]]
-
-    compose = rollout.Compose(run, "web", "/srv/web", spawn=spawn)
-    assert compose.config_and_hashes(["app", "worker"]) == ({"services": {"app": {}, "worker": {}}}, {"app": "1111", "worker": "2222"})
-    assert (spawned, calls) == (["app,worker"], ["json"])
-    # the plan refuses an unknown service by the configuration; the known ones are hashed on their own
-    assert compose.config_and_hashes(["app", "nope"])[1] == {"app": "3333"}
-    assert calls == ["json", "json", "app"]

@@ -186,10 +186,6 @@ class PlanCompose:
     def config_hashes(self, services):
         return {s: "h" for s in services}
 
-    def config_and_hashes(self, services):
-        config = self.config()
-        return config, self.config_hashes([s for s in services if s in config["services"]])
-
     def image(self, ref):
         return {"Id": {"webapp:v2": "sha256:b", "postgres:15": "sha256:e"}[ref], "Config": {}}
 
