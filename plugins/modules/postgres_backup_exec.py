@@ -366,16 +366,6 @@ class Runner:
             name=f"opskit-pgclient-{os.getpid()}-{time.monotonic_ns()}",
         )
 
-    def run(self, argv, data, *, input_stream=None, output=None, timeout=None, exec_user=None, connect=True):
-        command, process_env = self.command(argv, exec_user, connect)
-        run = client.Run(
-            command, process_env, data, timeout=self.params["timeout"] if timeout is None else timeout,
-            alive=(lambda: store.holder_alive(self.holder)) if self.holder else None, input_stream=input_stream, output=output,
-        )
-        run.start()
-        client.install_stop_handlers(run)
-        return run.wait()
-
     def stop(self, reason):
         """Stop every tool this call is running (a signal to the module: install_stop_handlers)."""
         for run in self.active:
@@ -455,10 +445,12 @@ class Runner:
                 f"build or load one (e.g. {repository}:17), or set client_image"
             )
         probe = ["psql", "-XAtq", "--no-password", "--dbname", _dbname(argv), "-c", "SHOW server_version_num"]
-        rc, out, err, stopped = self.run(probe, client.build_input(self.password), timeout=120)
-        text = to_text(out).strip()
-        if stopped or rc != 0 or not text.isdigit():
-            raise client.ClientError(f"cannot read the server's version with {self.image}: {to_text(err).strip()[-1000:] or stopped or text}")
+        probed = self.finish(self.begin({"name": None, "argv": probe, "timeout": 120}))
+        text = probed["stdout"].strip()
+        if probed["stopped"] or probed["rc"] != 0 or not text.isdigit():
+            raise client.ClientError(
+                f"cannot read the server's version with {self.image}: {probed['stderr'].strip()[-1000:] or probed['stopped'] or text}"
+            )
         major = int(text) // 10000
         chosen = client.pick_client_image(repository, tags, major)
         if not chosen:
