@@ -529,3 +529,108 @@ def summary(item, problems=None):
         result["problems"] = problems
         result["valid"] = not problems
     return result
+
+
+# The store's actions as postgres_backup_store runs them, shared with postgres_backup_exec (which takes
+# the lock before its tools and commits after them, in the same call: one Ansible round trip fewer each).
+class ActionFailed(BackupStoreError):
+    """A store action failed; ``result`` is what the module returns with the failure."""
+
+    def __init__(self, msg, result):
+        super().__init__(msg)
+        self.result = result
+
+
+def human(size):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024.0
+    return str(size)
+
+
+def room_needed(store, database_size):
+    return {"free_bytes": free_bytes(store), "needed_bytes": estimate_size(store, database_size)}
+
+
+def room_message(store, info):
+    return (
+        f"Failed to start a backup in {store}: it needs about {human(info['needed_bytes'])} (the latest backup's size, scaled by the"
+        f" database's growth since) and only {human(info['free_bytes'])} are free there. Nothing was written; free"
+        " some room or lower the retention."
+    )
+
+
+def take_lock(store, owner, *, stale_after=86400, controller=None, takeover=None, database_size=None, name=None, check_mode=False):
+    """action=lock: the lock; then, with ``database_size``, the room; then, with ``name``, the partial backup's directory.
+
+    Returns ``{"changed": taken now, "lock": its record, "latest": ..., "room": ..., "partial_path": ...}``.
+    A busy lock raises ActionFailed with ``busy`` true and the holder's record in ``lock`` (for a caller
+    that can tell whether that run is gone: ``takeover``); too little room raises it with the lock held.
+    """
+    result = {"changed": False, "path": store, "busy": False}
+    held = read_lock(store)
+    result["lock"] = held
+    result["latest"] = latest_name(store)
+    if not (held and held.get("owner") == owner):
+        result["changed"] = check_mode
+        if not check_mode:
+            os.makedirs(store, mode=DIR_MODE, exist_ok=True)
+            try:
+                result["changed"] = acquire_lock(store, owner, stale_after, holder=find_holder(), controller=controller, takeover=takeover)
+            except LockBusyError as exc:
+                result["lock"] = read_lock(store)
+                result["busy"] = True
+                raise ActionFailed(f"Failed to lock the backup store {store}: {exc}", result) from None
+            result["lock"] = read_lock(store)
+    if database_size is not None:
+        info = room_needed(store, database_size)
+        result["room"] = info
+        if info["needed_bytes"] is not None and info["free_bytes"] < info["needed_bytes"]:
+            raise ActionFailed(room_message(store, info), result)
+    if name and not check_mode:
+        partial = os.path.join(store, name + PARTIAL_SUFFIX)
+        os.makedirs(partial, mode=DIR_MODE, exist_ok=True)
+        os.chmod(partial, DIR_MODE)
+        result["partial_path"] = partial
+    return result
+
+
+def prune_store(store, result, *, daily, weekly, monthly, keep_names=(), keep_referenced_by=(), current_partial=None, check_mode=False, diff=False):
+    """action=prune (or after a commit): the retention's plan into ``result["pruned"]``, applied unless ``check_mode``."""
+    keep = list(keep_names) + referenced_backups(keep_referenced_by, store)
+    plan = plan_prune(store, daily, weekly, monthly, keep_names=keep, current_partial=current_partial)
+    plan["referenced"] = sorted(set(keep) & set(plan["kept"]))
+    result["pruned"] = plan
+    changed = bool(plan["backups"] or plan["partials"])
+    result["changed"] = result.get("changed", False) or changed
+    if diff:
+        before = sorted(plan["kept"] + plan["backups"] + plan["partials"])
+        result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(sorted(plan["kept"])) + "\n"}
+    if changed and not check_mode:
+        apply_prune(store, plan)
+    return result
+
+
+def commit(store, name, metadata, *, owner=None, unlock=False, retention=None, check_mode=False, diff=False):
+    """action=commit: seal, verify (presence and size against the manifest just computed) and promote
+    ``<name>.partial``; then with ``retention`` (prune_store's keywords) the retention, and with ``unlock``
+    the lock of ``owner`` given back. A failure after the promotion raises ActionFailed saying the backup is good.
+    """
+    result = {"changed": True, "path": store, "backup_path": os.path.join(store, name), "committed": False, "unlocked": False}
+    if check_mode:
+        return result
+    result["manifest"] = seal(store, name, metadata)
+    promote(store, name, manifest=result["manifest"])
+    result["committed"] = True
+    step = "apply the retention"
+    try:
+        if retention is not None:
+            prune_store(store, result, current_partial=name, diff=diff, **retention)
+        step = "give back the lock"
+        if unlock:
+            release_lock(store, owner)
+            result["unlocked"] = True
+    except (BackupStoreError, OSError) as exc:
+        raise ActionFailed(f"The backup {name} in {store} was verified and marked latest, but the commit failed to {step}: {exc}", result) from exc
+    return result

@@ -80,6 +80,103 @@ options:
             for before the call ends, and its failure fails the call. Steps after it must not need its result.
         type: bool
         default: false
+  lock:
+    description:
+      - Before the first tool, take the lock of a backup store as M(opskit.webstack.postgres_backup_store) O(action=lock) does
+        (then, with O(lock.database_size), check the room; with O(lock.name), create the partial backup's directory), in
+        this same call. No tool runs unless the lock is held. The lock is not given back when a tool fails (the caller
+        cleans up and unlocks); O(commit) with O(commit.unlock=true) gives it back.
+      - A lock held by another run fails the call with RV(store_lock.busy) and that run's record in RV(store_lock.lock).
+    type: dict
+    suboptions:
+      path:
+        description: The database's backup store, C(<backup_dir>/<database>).
+        type: path
+        required: true
+      owner:
+        description: Who holds the lock (a run id).
+        type: str
+        required: true
+      stale_after:
+        description: Seconds after which a lock left by a dead run is taken over.
+        type: int
+        default: 86400
+      controller:
+        description: The run's C(ansible-playbook) on the controller, recorded in the lock (see M(opskit.webstack.postgres_backup_store)).
+        type: dict
+      takeover:
+        description: Take over the lock held by this owner (its run is known to be gone).
+        type: str
+      database_size:
+        description: The database's size in bytes; the room for the next backup is checked once the lock is held.
+        type: int
+      name:
+        description: The backup this run writes; its C(<name>.partial) directory is created (0700) once the lock is held.
+        type: str
+  commit:
+    description:
+      - After every tool succeeded, in this same call, as M(opskit.webstack.postgres_backup_store) O(action=commit) does on
+        O(commit.path) - seal C(<name>.partial) with a manifest of O(commit.metadata) and its files' sha256 and sizes, verify
+        and promote it, mark it latest; with O(commit.prune=true) apply the retention; with O(commit.unlock=true) give back
+        the lock of O(commit.owner).
+      - The manifest's C(started_at) and C(duration_seconds) run from the O(lock) (or the call's start) to the seal.
+      - Its C(row_counts) are the JSON C(row_counts) printed by the step O(commit.row_counts_step) when the step
+        O(commit.snapshot_step) printed O(commit.snapshot) (the snapshot unchanged across the dump), else null; its
+        C(toc_entries) are the entries the step O(commit.list_step) listed (C(pg_restore --list)).
+    type: dict
+    suboptions:
+      path:
+        description: The database's backup store.
+        type: path
+        required: true
+      name:
+        description: The backup, without C(.partial).
+        type: str
+        required: true
+      owner:
+        description: Who holds the lock, with O(commit.unlock=true).
+        type: str
+      unlock:
+        description: Give back the lock of O(commit.owner) once the backup is good.
+        type: bool
+        default: false
+      prune:
+        description: Apply the retention once the backup is good.
+        type: bool
+        default: false
+      keep_daily:
+        description: Days of daily backups kept.
+        type: int
+        default: 7
+      keep_weekly:
+        description: Weeks of weekly backups kept.
+        type: int
+        default: 4
+      keep_monthly:
+        description: Months of monthly backups kept.
+        type: int
+        default: 6
+      keep_referenced_by:
+        description: Directories of release records; a backup a record names is never deleted.
+        type: list
+        elements: path
+        default: []
+      metadata:
+        description: What the manifest records besides the files.
+        type: dict
+        default: {}
+      row_counts_step:
+        description: The step whose standard output is a JSON object with C(row_counts).
+        type: str
+      snapshot_step:
+        description: The step whose standard output is the snapshot after the dump.
+        type: str
+      snapshot:
+        description: The snapshot before the dump.
+        type: str
+      list_step:
+        description: The step that listed the dump's entries (C(pg_restore --list)).
+        type: str
   mode:
     description:
       - Run inside the container O(container) (V(container)), on the target host (V(host)), or in a one-off
@@ -312,6 +409,25 @@ steps:
   type: list
   elements: dict
   sample: [{"name": "pg_dump", "rc": 0, "stdout": "", "stderr": "", "delta": "0:00:12.500000"}]
+store_lock:
+  description:
+    - With O(lock), what the lock did, as M(opskit.webstack.postgres_backup_store) O(action=lock) returns it - C(changed)
+      (taken by this call), C(busy), C(lock) (the record; the holder's when busy), C(latest), C(room), C(partial_path).
+  returned: when O(lock) is given
+  type: dict
+  sample: {"changed": true, "busy": false, "latest": "shop-20260101T020000Z", "lock": {"owner": "run-1"}}
+store_commit:
+  description:
+    - With O(commit), what the commit did, as M(opskit.webstack.postgres_backup_store) O(action=commit) returns it -
+      C(backup_path), C(manifest), C(committed), C(unlocked), C(pruned).
+  returned: when O(commit) is given and every step succeeded
+  type: dict
+  sample: {"backup_path": "/var/backups/webstack/shop/shop-20260101T020000Z", "committed": true, "unlocked": true}
+committed:
+  description: With O(commit), whether the backup was promoted (V(true) also when only its retention or unlock failed).
+  returned: when O(commit) is given
+  type: bool
+  sample: true
 failed_step:
   description: With O(steps), the name of the step that failed, or null.
   returned: when O(steps) is given
@@ -320,6 +436,7 @@ failed_step:
 """
 
 import datetime
+import json
 import os
 import time
 
@@ -479,7 +596,7 @@ def find_container(module):
     return located
 
 
-def run_steps(module):
+def run_steps(module, locked=None):
     """Run O(argv), or O(steps) until one fails: (its tool's label, its result, every step's result, the runner).
 
     A step with O(steps[].background=true) is started and the next one run at once; it is waited for
@@ -525,6 +642,8 @@ def run_steps(module):
             runner.finish(handle)
         done = [dict(result, name=steps[index]["name"]) for index, result in enumerate(results) if result is not None]
         extra = {"steps": done, "failed_step": step["name"]} if params["steps"] is not None else {}
+        if locked is not None:
+            extra["store_lock"] = locked
         module.fail_json(msg=f"Failed to run {tool}: {exc}", rc=None, cmd=step["argv"], **extra)
     last = failed if failed is not None else max(index for index, result in enumerate(results) if result is not None)
     tool = label(steps[last])
@@ -571,6 +690,37 @@ def main():
             "environment": {"type": "dict", "default": {}},
             "stdin": {"type": "str", "default": ""},
             "timeout": {"type": "int", "default": 0},
+            "lock": {
+                "type": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "owner": {"type": "str", "required": True},
+                    "stale_after": {"type": "int", "default": 86400},
+                    "controller": {"type": "dict"},
+                    "takeover": {"type": "str"},
+                    "database_size": {"type": "int"},
+                    "name": {"type": "str"},
+                },
+            },
+            "commit": {
+                "type": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "name": {"type": "str", "required": True},
+                    "owner": {"type": "str"},
+                    "unlock": {"type": "bool", "default": False},
+                    "prune": {"type": "bool", "default": False},
+                    "keep_daily": {"type": "int", "default": 7},
+                    "keep_weekly": {"type": "int", "default": 4},
+                    "keep_monthly": {"type": "int", "default": 6},
+                    "keep_referenced_by": {"type": "list", "elements": "path", "default": []},
+                    "metadata": {"type": "dict", "default": {}},
+                    "row_counts_step": {"type": "str"},
+                    "snapshot_step": {"type": "str"},
+                    "snapshot": {"type": "str"},
+                    "list_step": {"type": "str"},
+                },
+            },
         },
         required_if=[("mode", "container", ["container", "compose_project"], True)],
         required_one_of=[("argv", "steps")],
@@ -579,8 +729,12 @@ def main():
     )
     params = module.params
     located = find_container(module)
-    tool, result, results, runner, failed_step = run_steps(module)
+    started = time.time()
+    locked = take_lock(module) if params["lock"] else None
+    tool, result, results, runner, failed_step = run_steps(module, locked)
     result = dict(result, changed=True)
+    if locked is not None:
+        result["store_lock"] = locked
     if params["mode"] == "container":
         result["container"] = params["container"]
     if located is not None and params["container_dir"]:
@@ -594,7 +748,65 @@ def main():
         module.fail_json(msg=f"Failed to run {tool}: stopped ({result['stopped']}); the tool was ended and its password file removed", **result)
     if result["rc"] != 0:
         module.fail_json(msg=f"Failed to run {tool}: exit code {result['rc']}: {result['stderr'].strip()[-2000:] or result['stdout'].strip()[-500:]}", **result)
+    if params["commit"]:
+        commit(module, result, started)
     module.exit_json(**result)
+
+
+LOCK_STEP = "Take the backup store's lock"
+COMMIT_STEP = "Seal, verify and promote the backup"
+
+
+def take_lock(module):
+    """O(lock): the store's lock (and the room, and the partial backup's directory) before any tool runs."""
+    opts = module.params["lock"]
+    try:
+        return store.take_lock(
+            opts["path"], opts["owner"], stale_after=opts["stale_after"], controller=opts["controller"], takeover=opts["takeover"],
+            database_size=opts["database_size"], name=opts["name"],
+        )
+    except store.ActionFailed as exc:
+        module.fail_json(msg=str(exc), store_lock=exc.result, failed_step=LOCK_STEP, steps=[], changed=bool(exc.result.get("changed")))
+    except (store.BackupStoreError, OSError) as exc:
+        module.fail_json(msg=f"Failed to lock the backup store {opts['path']}: {exc}", failed_step=LOCK_STEP, steps=[], changed=False)
+    return None
+
+
+def commit_metadata(opts, steps, started):
+    """O(commit.metadata) with what the steps found: the row counts (when exact), the dump's entries, the timing."""
+    out = {step["name"]: step["stdout"] for step in steps}
+    metadata = dict(opts["metadata"])
+    if opts["row_counts_step"]:
+        exact = opts["snapshot_step"] is not None and out.get(opts["snapshot_step"], "").strip() == (opts["snapshot"] or "").strip()
+        counts = None
+        if exact and out.get(opts["row_counts_step"], "").strip():
+            counts = json.loads(out[opts["row_counts_step"]])["row_counts"]
+        metadata["row_counts"] = counts
+    if opts["list_step"]:
+        lines = out.get(opts["list_step"], "").splitlines()
+        metadata["toc_entries"] = len([line for line in lines if line.strip() and not line.startswith(";")])
+    metadata["started_at"] = datetime.datetime.fromtimestamp(started, store.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    metadata["duration_seconds"] = round(time.time() - started, 3)
+    return metadata
+
+
+def commit(module, result, started):
+    """O(commit): seal, verify, promote, retention, unlock, once every step succeeded; into ``result``."""
+    opts = module.params["commit"]
+    retention = {key: opts["keep_" + key] for key in ("daily", "weekly", "monthly")}
+    retention["keep_referenced_by"] = opts["keep_referenced_by"]
+    result["committed"] = False
+    try:
+        metadata = commit_metadata(opts, result["steps"], started)
+        done = store.commit(
+            opts["path"], opts["name"], metadata, owner=opts["owner"], unlock=opts["unlock"], retention=retention if opts["prune"] else None,
+        )
+    except store.ActionFailed as exc:
+        module.fail_json(msg=str(exc), store_commit=exc.result, **dict(result, committed=exc.result["committed"], failed_step=COMMIT_STEP))
+    except (store.BackupStoreError, OSError, ValueError, KeyError, TypeError) as exc:
+        module.fail_json(msg=f"Failed to commit the backup {opts['name']} in {opts['path']}: {exc}", **dict(result, failed_step=COMMIT_STEP))
+    result["store_commit"] = done
+    result["committed"] = True
 
 
 if __name__ == "__main__":

@@ -219,6 +219,11 @@ lock:
   returned: when O(action) is lock or unlock
   type: dict
   sample: {"owner": "run-1", "host": "db01", "pid": 4242, "created": 1767232800.0}
+busy:
+  description: With O(action=lock), whether the lock was held by another run (the failure then names it in RV(lock)).
+  returned: when O(action=lock)
+  type: bool
+  sample: false
 """
 
 import os
@@ -227,7 +232,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
 
 
-def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for reading
+def run(module):
     params = module.params
     path = params["path"]
     action = params["action"]
@@ -236,9 +241,14 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
         module.fail_json(msg=f"Failed to {action} {path}: option 'owner' is required")
     if action in ("seal", "promote", "commit") and not params["name"]:
         module.fail_json(msg=f"Failed to {action} a backup in {path}: option 'name' is required")
+    retention = {key: params["keep_" + key] for key in ("daily", "weekly", "monthly")}
+    retention.update(keep_names=params["keep_names"], keep_referenced_by=params["keep_referenced_by"])
 
     if action == "lock":
-        lock(module, path, result)
+        result = store.take_lock(
+            path, params["owner"], stale_after=params["stale_after"], controller=params["controller"], takeover=params["takeover"],
+            database_size=params["database_size"], name=params["name"], check_mode=module.check_mode,
+        )
     elif action == "unlock":
         held = store.read_lock(path)
         result["lock"] = held
@@ -251,112 +261,22 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
         result["changed"] = True
         if not module.check_mode:
             result["manifest"] = store.seal(path, params["name"], params["metadata"])
-    elif action in ("promote", "commit"):
+    elif action == "promote":
         result["backup_path"] = os.path.join(path, params["name"])
         result["changed"] = True
-        if action == "commit":
-            result["committed"] = result["unlocked"] = False
         if not module.check_mode:
-            if action == "commit":
-                result["manifest"] = store.seal(path, params["name"], params["metadata"])
-            store.promote(path, params["name"], manifest=result.get("manifest"))
-            if action == "commit":
-                result["committed"] = True
-                finish_commit(module, path, result)
+            store.promote(path, params["name"])
+    elif action == "commit":
+        result = store.commit(
+            path, params["name"], params["metadata"], owner=params["owner"], unlock=params["unlock"],
+            retention=retention if params["prune"] else None, check_mode=module.check_mode, diff=module._diff,
+        )
     elif action in ("room", "discard"):
         result["room"] = room(module, path)
         result["changed"] = bool(result["room"].get("removed"))
     else:
-        prune(module, path, result)
+        store.prune_store(path, result, current_partial=params["name"], check_mode=module.check_mode, diff=module._diff, **retention)
     return result
-
-
-def lock(module, path, result):
-    """action=lock: the lock, then with database_size the room, then with name the partial backup's directory."""
-    params = module.params
-    held = store.read_lock(path)
-    result["lock"] = held
-    result["latest"] = store.latest_name(path)
-    if not (held and held.get("owner") == params["owner"]):
-        result["changed"] = module.check_mode
-        if not module.check_mode:
-            os.makedirs(path, mode=store.DIR_MODE, exist_ok=True)
-            try:
-                result["changed"] = store.acquire_lock(
-                    path, params["owner"], params["stale_after"], holder=store.find_holder(), controller=params["controller"],
-                    takeover=params["takeover"],
-                )
-            except store.LockBusyError as exc:
-                # the holder's record, for a caller that can tell whether its run is gone (O(takeover))
-                result["lock"] = store.read_lock(path)
-                module.fail_json(msg=f"Failed to lock the backup store {path}: {exc}", **result)
-            result["lock"] = store.read_lock(path)
-    check_room(module, path, result)
-    if params["name"] and not module.check_mode:
-        partial = os.path.join(path, params["name"] + store.PARTIAL_SUFFIX)
-        os.makedirs(partial, mode=store.DIR_MODE, exist_ok=True)
-        os.chmod(partial, store.DIR_MODE)
-        result["partial_path"] = partial
-
-
-def prune(module, path, result):
-    """The retention (action=prune, or after a commit with prune=true), into ``result``."""
-    params = module.params
-    keep = list(params["keep_names"]) + store.referenced_backups(params["keep_referenced_by"], path)
-    plan = store.plan_prune(path, params["keep_daily"], params["keep_weekly"], params["keep_monthly"], keep_names=keep, current_partial=params["name"])
-    plan["referenced"] = sorted(set(keep) & set(plan["kept"]))
-    result["pruned"] = plan
-    changed = bool(plan["backups"] or plan["partials"])
-    result["changed"] = result["changed"] or changed
-    if module._diff:
-        before = sorted(plan["kept"] + plan["backups"] + plan["partials"])
-        result["diff"] = {"before": "\n".join(before) + "\n", "after": "\n".join(sorted(plan["kept"])) + "\n"}
-    if changed and not module.check_mode:
-        store.apply_prune(path, plan)
-
-
-def finish_commit(module, path, result):
-    """After a promoted commit: the retention, then the lock given back (prune=true, unlock=true).
-
-    The backup is already good: a failure here says so, and that only the retention or the unlock failed.
-    """
-    params = module.params
-    step = "apply the retention"
-    try:
-        if params["prune"]:
-            prune(module, path, result)
-        step = "give back the lock"
-        if params["unlock"]:
-            held = store.read_lock(path)
-            if held and held.get("owner") == params["owner"]:
-                store.release_lock(path, params["owner"])
-            result["unlocked"] = True
-    except (store.BackupStoreError, OSError) as exc:
-        module.fail_json(
-            msg=f"The backup {params['name']} in {path} was verified and marked latest, but the commit failed to {step}: {exc}", **result
-        )
-
-
-def check_room(module, path, result):
-    """action=lock with database_size: the room check, once the lock is held (it stays held when the room is short)."""
-    if module.params["database_size"] is None:
-        return
-    info = room_needed(module, path)
-    result["room"] = info
-    if info["needed_bytes"] is not None and info["free_bytes"] < info["needed_bytes"]:
-        module.fail_json(msg=room_message(path, info), **result)
-
-
-def room_needed(module, path):
-    return {"free_bytes": store.free_bytes(path), "needed_bytes": store.estimate_size(path, module.params["database_size"])}
-
-
-def room_message(path, info):
-    return (
-        f"Failed to start a backup in {path}: it needs about {human(info['needed_bytes'])} (the latest backup's size, scaled by the"
-        f" database's growth since) and only {human(info['free_bytes'])} are free there. Nothing was written; free"
-        " some room or lower the retention."
-    )
 
 
 def room(module, path):
@@ -376,18 +296,10 @@ def room(module, path):
         backups = [item for item in store.list_backups(path) if item["manifest"]]
         info["latest_bytes"] = backups[0]["manifest"].get("size_bytes") if backups else None
         return info
-    info = room_needed(module, path)
+    info = store.room_needed(path, params["database_size"])
     if info["needed_bytes"] is not None and info["free_bytes"] < info["needed_bytes"]:
-        module.fail_json(msg=room_message(path, info), room=info)
+        module.fail_json(msg=store.room_message(path, info), room=info)
     return info
-
-
-def human(size):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024.0
-    return str(size)
 
 
 def main():
@@ -417,6 +329,8 @@ def main():
             module.fail_json(msg=f"Failed to prune {module.params['path']}: {option} must be 0 or more, got {module.params[option]}")
     try:
         module.exit_json(**run(module))
+    except store.ActionFailed as exc:
+        module.fail_json(msg=str(exc), **exc.result)
     except store.BackupStoreError as exc:
         module.fail_json(msg="Failed to {} the backup store {}: {}".format(module.params["action"], module.params["path"], exc))
     except OSError as exc:

@@ -168,3 +168,80 @@ def test_a_busy_lock_fails_unchanged_with_the_holders_record(tmp_path, capsys):
     # the caller found that run gone on its controller: it takes the lock over
     out = run(postgres_backup_store, dict(args, takeover="other"), capsys)
     assert out["rc"] == 0 and out["changed"] is True and out["lock"]["owner"] == "run-1"
+
+
+def test_exec_takes_the_lock_runs_the_tools_and_commits_in_one_call(tmp_path, capsys):
+    path = tmp_path / "shop"
+    path.mkdir()
+    make_backup(path, "shop-20250101T000000Z")
+    name = "shop-20260101T000000Z"
+    partial = path / (name + ".partial")
+    steps = [
+        {"name": "counts", "background": True, "argv": ["sh", "-c", 'echo \'{"row_counts": {"public.orders": 3}}\'']},
+        {"name": "dump", "argv": ["sh", "-c", f"echo data > {partial}/dump.sql"]},
+        {"name": "list", "connect": False, "argv": ["printf", ";\\n; Archive\\n1; TABLE a\\n2; TABLE b\\n"]},
+        {"name": "snapshot", "argv": ["echo", "100:100:"]},
+    ]
+    lock = {"path": str(path), "owner": "run-1", "database_size": 1000, "name": name}
+    commit = {"path": str(path), "name": name, "owner": "run-1", "unlock": True, "prune": True, "keep_daily": 1, "keep_weekly": 0,
+              "keep_monthly": 0, "metadata": {"database": "shop"}, "row_counts_step": "counts", "snapshot_step": "snapshot",
+              "snapshot": "100:100:", "list_step": "list"}
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps, lock=lock, commit=commit), capsys)
+    assert out["rc"] == 0 and out["committed"] is True, out
+    assert out["store_lock"]["changed"] is True and out["store_lock"]["latest"] == "shop-20250101T000000Z"
+    manifest = out["store_commit"]["manifest"]
+    assert manifest["row_counts"] == {"public.orders": 3} and manifest["toc_entries"] == 2 and manifest["database"] == "shop"
+    assert manifest["duration_seconds"] >= 0 and manifest["started_at"].endswith("Z")
+    assert out["store_commit"]["unlocked"] is True and store.read_lock(str(path)) is None
+    assert store.latest_name(str(path)) == name and out["store_commit"]["pruned"]["backups"] == ["shop-20250101T000000Z"]
+    info = run(postgres_backup_info, {"path": str(path), "verify": True}, capsys)
+    assert info["backup"]["valid"] is True and info["backup"]["name"] == name
+
+
+def test_exec_row_counts_are_null_when_the_snapshot_moved(tmp_path, capsys):
+    path = tmp_path / "shop"
+    name = "shop-20260101T000000Z"
+    steps = [
+        {"name": "counts", "argv": ["echo", '{"row_counts": {"public.orders": 3}}']},
+        {"name": "dump", "argv": ["sh", "-c", f"echo data > {path}/{name}.partial/dump.sql"]},
+        {"name": "snapshot", "argv": ["echo", "100:101:"]},
+    ]
+    commit = {"path": str(path), "name": name, "owner": "run-1", "unlock": True, "row_counts_step": "counts",
+              "snapshot_step": "snapshot", "snapshot": "100:100:"}
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps, lock={"path": str(path), "owner": "run-1", "name": name}, commit=commit), capsys)
+    assert out["rc"] == 0 and out["store_commit"]["manifest"]["row_counts"] is None, out
+
+
+def test_exec_with_a_busy_lock_runs_no_tool_and_names_the_holder(tmp_path, capsys):
+    path = tmp_path / "shop"
+    path.mkdir()
+    store.acquire_lock(str(path), "other", 86400, holder={"pid": os.getpid(), "start": store._proc_stat(os.getpid())[2], "name": "x"})
+    marker = tmp_path / "ran"
+    lock = {"path": str(path), "owner": "run-1", "name": "shop-20260101T000000Z"}
+    out = run(postgres_backup_exec, host_exec(tmp_path, [{"name": "never", "argv": ["touch", str(marker)]}], lock=lock), capsys)
+    assert out["rc"] == 1 and out["store_lock"]["busy"] is True and out["store_lock"]["lock"]["owner"] == "other", out
+    assert out["failed_step"] == postgres_backup_exec.LOCK_STEP and out["changed"] is False
+    assert not marker.exists() and not (path / "shop-20260101T000000Z.partial").exists()
+    out = run(postgres_backup_exec, host_exec(tmp_path, [{"name": "now", "argv": ["touch", str(marker)]}], lock=dict(lock, takeover="other")), capsys)
+    assert out["rc"] == 0 and marker.exists() and store.read_lock(str(path))["owner"] == "run-1", out
+
+
+def test_exec_failing_tool_keeps_the_lock_and_commits_nothing(tmp_path, capsys):
+    path = tmp_path / "shop"
+    name = "shop-20260101T000000Z"
+    commit = {"path": str(path), "name": name, "owner": "run-1", "unlock": True}
+    lock = {"path": str(path), "owner": "run-1", "name": name}
+    out = run(postgres_backup_exec, host_exec(tmp_path, [{"name": "dump", "argv": ["sh", "-c", "exit 2"]}], lock=lock, commit=commit), capsys)
+    assert out["rc"] == 1 and out["failed_step"] == "dump" and out["store_lock"]["changed"] is True, out
+    assert "committed" not in out and store.read_lock(str(path))["owner"] == "run-1"
+    assert (path / (name + ".partial")).is_dir() and store.latest_name(str(path)) is None
+
+
+def test_exec_commit_of_an_empty_partial_fails_named(tmp_path, capsys):
+    path = tmp_path / "shop"
+    name = "shop-20260101T000000Z"
+    lock = {"path": str(path), "owner": "run-1", "name": name}
+    out = run(postgres_backup_exec, host_exec(tmp_path, [{"name": "nothing", "argv": ["true"]}], lock=lock,
+                                              commit={"path": str(path), "name": name}), capsys)
+    assert out["rc"] == 1 and out["failed_step"] == postgres_backup_exec.COMMIT_STEP and out["committed"] is False, out
+    assert "holds no files" in out["msg"]
