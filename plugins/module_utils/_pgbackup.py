@@ -20,6 +20,7 @@ promote, list and prune what those tools wrote.
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -72,6 +73,18 @@ def sha256_file(path):
     return digest.hexdigest()
 
 
+def sha256_files(paths):
+    """``{path: sha256}`` of several files, hashed side by side (hashlib lets go of the GIL while it hashes)."""
+    paths = list(paths)
+    workers = min(len(paths), os.cpu_count() or 1, 4)
+    if workers <= 1:
+        return {path: sha256_file(path) for path in paths}
+    # the biggest first, so that a big file does not start last
+    order = sorted(paths, key=lambda path: -os.path.getsize(path))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(zip(order, pool.map(sha256_file, order)))
+
+
 def walk_files(root):
     """Relative paths (with '/') of every regular file under ``root`` except the manifest, sorted."""
     found = []
@@ -114,7 +127,9 @@ def restrict_tree(root):
 
 def file_index(root):
     """``{relative path: {"sha256": ..., "size": ...}}`` of every file of a backup but the manifest."""
-    return {rel: {"sha256": sha256_file(os.path.join(root, rel)), "size": os.path.getsize(os.path.join(root, rel))} for rel in walk_files(root)}
+    rels = walk_files(root)
+    digests = sha256_files(os.path.join(root, rel) for rel in rels)
+    return {rel: {"sha256": digests[os.path.join(root, rel)], "size": os.path.getsize(os.path.join(root, rel))} for rel in rels}
 
 
 def write_json_atomic(path, data):
@@ -183,6 +198,11 @@ def verify(backup_path, manifest=None, *, checksums=True):
         return [str(exc)]
     problems = []
     present = set(walk_files(backup_path))
+    digests = {}
+    if checksums:
+        sized = [rel for rel, expected in manifest["files"].items()
+                 if rel in present and os.path.getsize(os.path.join(backup_path, rel)) == expected.get("size")]
+        digests = sha256_files(os.path.join(backup_path, rel) for rel in sized)
     for rel, expected in sorted(manifest["files"].items()):
         full = os.path.join(backup_path, rel)
         if rel not in present:
@@ -194,12 +214,15 @@ def verify(backup_path, manifest=None, *, checksums=True):
             continue
         if not checksums:
             continue
-        actual = sha256_file(full)
+        actual = digests[full]
         if actual != expected.get("sha256"):
             problems.append("{}: sha256 {}, manifest says {}".format(full, actual, expected.get("sha256")))
     for rel in sorted(present - set(manifest["files"])):
         problems.append(f"{os.path.join(backup_path, rel)}: not in the manifest")
     return problems
+
+
+verify_backup = verify
 
 
 def set_latest(store, name):
@@ -634,3 +657,23 @@ def commit(store, name, metadata, *, owner=None, unlock=False, retention=None, c
     except (BackupStoreError, OSError) as exc:
         raise ActionFailed(f"The backup {name} in {store} was verified and marked latest, but the commit failed to {step}: {exc}", result) from exc
     return result
+
+
+def store_info(path, name=None, verify=False):
+    """What postgres_backup_info returns of a store: its backups (newest first), the one marked latest, the
+    backup ``name`` (or the latest) selected and, with ``verify``, checked against its manifest; the
+    ``.partial`` leftovers and the lock."""
+    items = list_backups(path)
+    latest = latest_name(path)
+    wanted = name or latest
+    selected = None
+    for item in items:
+        if item["name"] == wanted:
+            problems = verify_backup(item["path"], item["manifest"]) if verify else None
+            selected = summary(item, problems)
+    listing = []
+    for item in items:
+        entry = summary(item)
+        entry.pop("manifest")
+        listing.append(entry)
+    return {"backups": listing, "latest": latest, "backup": selected, "partials": list_partials(path), "lock": read_lock(path)}

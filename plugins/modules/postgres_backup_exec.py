@@ -80,6 +80,24 @@ options:
             for before the call ends, and its failure fails the call. Steps after it must not need its result.
         type: bool
         default: false
+  backup:
+    description:
+      - Read a backup store as M(opskit.webstack.postgres_backup_info) does, in this same call, while the tools run
+        (RV(backup_info)) - the backups, the one selected (O(backup.name), or the latest) and, with
+        O(backup.verify=true), its files checked against its manifest. Nothing in the store is changed.
+    type: dict
+    suboptions:
+      path:
+        description: The database's backup store, C(<backup_dir>/<database>).
+        type: path
+        required: true
+      name:
+        description: The backup to select; the one marked C(latest) when omitted.
+        type: str
+      verify:
+        description: Check the selected backup's files against its manifest (sizes and sha256).
+        type: bool
+        default: false
   lock:
     description:
       - Before the first tool, take the lock of a backup store as M(opskit.webstack.postgres_backup_store) O(action=lock) does
@@ -409,6 +427,13 @@ steps:
   type: list
   elements: dict
   sample: [{"name": "pg_dump", "rc": 0, "stdout": "", "stderr": "", "delta": "0:00:12.500000"}]
+backup_info:
+  description:
+    - With O(backup), what M(opskit.webstack.postgres_backup_info) returns of the store - C(backups), C(latest),
+      C(backup) (the one selected, with C(valid) and C(problems) when verified, or null), C(partials), C(lock).
+  returned: when O(backup) is given
+  type: dict
+  sample: {"latest": "shop-20260101T020000Z", "backup": {"name": "shop-20260101T020000Z", "valid": true, "problems": []}}
 store_lock:
   description:
     - With O(lock), what the lock did, as M(opskit.webstack.postgres_backup_store) O(action=lock) returns it - C(changed)
@@ -438,6 +463,7 @@ failed_step:
 import datetime
 import json
 import os
+import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -690,6 +716,14 @@ def main():
             "environment": {"type": "dict", "default": {}},
             "stdin": {"type": "str", "default": ""},
             "timeout": {"type": "int", "default": 0},
+            "backup": {
+                "type": "dict",
+                "options": {
+                    "path": {"type": "path", "required": True},
+                    "name": {"type": "str"},
+                    "verify": {"type": "bool", "default": False},
+                },
+            },
             "lock": {
                 "type": "dict",
                 "options": {
@@ -731,8 +765,14 @@ def main():
     located = find_container(module)
     started = time.time()
     locked = take_lock(module) if params["lock"] else None
+    reading = read_store(params["backup"]) if params["backup"] else None
     tool, result, results, runner, failed_step = run_steps(module, locked)
     result = dict(result, changed=True)
+    if reading is not None:
+        reading.join()
+        if reading.error is not None:
+            module.fail_json(msg=f"Failed to read the backup store {params['backup']['path']}: {reading.error}", **result)
+        result["backup_info"] = reading.info
     if locked is not None:
         result["store_lock"] = locked
     if params["mode"] == "container":
@@ -751,6 +791,23 @@ def main():
     if params["commit"]:
         commit(module, result, started)
     module.exit_json(**result)
+
+
+class read_store(threading.Thread):  # noqa: N801 -- used as a function: read_store(opts).join()
+    """O(backup): the store read (and the backup verified) beside the tools; ``info`` or ``error`` once joined."""
+
+    def __init__(self, opts):
+        super().__init__(daemon=True)
+        self.opts = opts
+        self.info = None
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.info = store.store_info(self.opts["path"], self.opts["name"], self.opts["verify"])
+        except (store.BackupStoreError, OSError, ValueError) as exc:
+            self.error = exc
 
 
 LOCK_STEP = "Take the backup store's lock"

@@ -120,28 +120,7 @@ from ansible_collections.opskit.webstack.plugins.module_utils import _pgclient a
 
 
 def run(params):
-    path = params["path"]
-    items = store.list_backups(path)
-    latest = store.latest_name(path)
-    wanted = params["name"] or latest
-    selected = None
-    for item in items:
-        if item["name"] == wanted:
-            problems = store.verify(item["path"], item["manifest"]) if params["verify"] else None
-            selected = store.summary(item, problems)
-    listing = []
-    for item in items:
-        entry = store.summary(item)
-        entry.pop("manifest")
-        listing.append(entry)
-    return {
-        "changed": False,
-        "backups": listing,
-        "latest": latest,
-        "backup": selected,
-        "partials": store.list_partials(path),
-        "lock": store.read_lock(path),
-    }
+    return dict(store.store_info(params["path"], params["name"], params["verify"]), changed=False)
 
 
 def main():

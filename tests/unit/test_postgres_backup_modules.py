@@ -17,7 +17,8 @@ from test_pgbackup import make_backup, make_partial
 
 
 def host_exec(tmp_path, steps, **more):
-    return {"mode": "host", "login_user": "u", "login_password": "S3cr:et", "environment": {"TMPDIR": str(tmp_path)}, "steps": steps, **more}
+    args = {"mode": "host", "login_user": "u", "login_password": "S3cr:et", "environment": {"TMPDIR": str(tmp_path)}, "steps": steps, **more}
+    return {key: value for key, value in args.items() if value is not None}
 
 
 def test_steps_run_in_order_each_with_its_own_password_file_and_output(tmp_path, capsys):
@@ -245,3 +246,19 @@ def test_exec_commit_of_an_empty_partial_fails_named(tmp_path, capsys):
                                               commit={"path": str(path), "name": name}), capsys)
     assert out["rc"] == 1 and out["failed_step"] == postgres_backup_exec.COMMIT_STEP and out["committed"] is False, out
     assert "holds no files" in out["msg"]
+
+
+def test_exec_reads_and_verifies_the_store_beside_its_tool(tmp_path, capsys):
+    path = tmp_path / "shop"
+    path.mkdir()
+    make_backup(path, "shop-20250101T000000Z")
+    make_backup(path, "shop-20260101T000000Z")
+    out = run(postgres_backup_exec, host_exec(tmp_path, None, argv=["echo", "live"], backup={"path": str(path), "verify": True}), capsys)
+    assert out["rc"] == 0 and out["stdout"] == "live", out
+    info = out["backup_info"]
+    assert info["latest"] == "shop-20260101T000000Z" and info["backup"]["valid"] is True and len(info["backups"]) == 2
+    first = path / "shop-20250101T000000Z"
+    victim = next(p for p in first.rglob("*") if p.is_file() and p.name != "manifest.json")
+    victim.write_bytes(b"x" * victim.stat().st_size)
+    out = run(postgres_backup_exec, host_exec(tmp_path, None, argv=["true"], backup={"path": str(path), "name": first.name, "verify": True}), capsys)
+    assert out["backup_info"]["backup"]["valid"] is False and "sha256" in out["backup_info"]["backup"]["problems"][0], out
