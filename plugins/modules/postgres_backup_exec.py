@@ -139,7 +139,7 @@ options:
         the lock of O(commit.owner).
       - The manifest's C(started_at) and C(duration_seconds) run from the O(lock) (or the call's start) to the seal.
       - Its C(row_counts) are the JSON C(row_counts) printed by the step O(commit.row_counts_step) when the step
-        O(commit.snapshot_step) printed O(commit.snapshot) (the snapshot unchanged across the dump), else null; its
+        O(commit.snapshot_step) printed O(commit.snapshot) first (the snapshot unchanged across the dump), else null; its
         C(toc_entries) are the entries the step O(commit.list_step) listed (C(pg_restore --list)).
     type: dict
     suboptions:
@@ -184,10 +184,10 @@ options:
         type: dict
         default: {}
       row_counts_step:
-        description: The step whose standard output is a JSON object with C(row_counts).
+        description: The step whose standard output ends with a JSON object with C(row_counts) (its last line).
         type: str
       snapshot_step:
-        description: The step whose standard output is the snapshot after the dump.
+        description: The step whose standard output starts with the snapshot the row counts were taken in (its first line; it may be O(commit.row_counts_step)).
         type: str
       snapshot:
         description: The snapshot before the dump.
@@ -834,11 +834,10 @@ def commit_metadata(opts, steps, started):
     out = {step["name"]: step["stdout"] for step in steps}
     metadata = dict(opts["metadata"])
     if opts["row_counts_step"]:
-        exact = opts["snapshot_step"] is not None and out.get(opts["snapshot_step"], "").strip() == (opts["snapshot"] or "").strip()
-        counts = None
-        if exact and out.get(opts["row_counts_step"], "").strip():
-            counts = json.loads(out[opts["row_counts_step"]])["row_counts"]
-        metadata["row_counts"] = counts
+        seen = (out.get(opts["snapshot_step"]) or "").strip().splitlines() if opts["snapshot_step"] else []
+        exact = bool(seen) and seen[0].strip() == (opts["snapshot"] or "").strip()
+        counts = (out.get(opts["row_counts_step"]) or "").strip().splitlines()
+        metadata["row_counts"] = json.loads(counts[-1])["row_counts"] if exact and counts else None
     if opts["list_step"]:
         lines = out.get(opts["list_step"], "").splitlines()
         metadata["toc_entries"] = len([line for line in lines if line.strip() and not line.startswith(";")])
