@@ -82,7 +82,8 @@ def sha256_files(paths):
     # the biggest first, so that a big file does not start last
     order = sorted(paths, key=lambda path: -os.path.getsize(path))
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        return dict(zip(order, pool.map(sha256_file, order)))
+        digests = list(pool.map(sha256_file, order))
+    return {path: digests[index] for index, path in enumerate(order)}
 
 
 def walk_files(root):

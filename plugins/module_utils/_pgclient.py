@@ -416,9 +416,17 @@ def locate_container(module, docker, *, container=None, project=None, service="d
         name = names[0] if names else None
     found = {"name": name, "mounted": False}
     if name and container_dir:
-        rc, out, err = module.run_command([docker, "inspect", "--format", "{{json .Mounts}}", name])
-        if rc != 0:
-            module.fail_json(msg=f"Failed to read the mounts of container {name}: {err.strip()}")
-        wanted = container_dir.rstrip("/") or "/"
-        found["mounted"] = any(mount.get("Destination", "").rstrip("/") == wanted for mount in json.loads(out or "null") or [])
+        mounted, error = mounted_at(module, docker, name, container_dir)
+        if error:
+            module.fail_json(msg=error)
+        found["mounted"] = mounted
     return found
+
+
+def mounted_at(module, docker, name, container_dir):
+    """(whether container ``name`` mounts a directory at ``container_dir``, an error message or None)."""
+    rc, out, err = module.run_command([docker, "inspect", "--format", "{{json .Mounts}}", name])
+    if rc != 0:
+        return False, f"Failed to read the mounts of container {name}: {err.strip()}"
+    wanted = container_dir.rstrip("/") or "/"
+    return any(mount.get("Destination", "").rstrip("/") == wanted for mount in json.loads(out or "null") or []), None

@@ -605,13 +605,14 @@ class Runner:
 
 
 def find_container(module):
-    """With O(compose_project) or O(container_dir): the container found (and its mount), set as O(container)."""
+    """With O(compose_project) or O(container_dir): the container found, set as O(container); its mount is
+    read beside the tools (a thread: join() it, then ``mounted``)."""
     params = module.params
     if params["mode"] != "container" or not (params["compose_project"] or params["container_dir"]):
         return None
+    docker = module.get_bin_path("docker", required=True)
     located = client.locate_container(
-        module, module.get_bin_path("docker", required=True), container=params["container"], project=params["compose_project"],
-        service=params["compose_service"], container_dir=params["container_dir"],
+        module, docker, container=params["container"], project=params["compose_project"], service=params["compose_service"],
     )
     if not located["name"]:
         module.fail_json(
@@ -619,7 +620,24 @@ def find_container(module):
             " on this host: start the stack first."
         )
     params["container"] = located["name"]
-    return located
+    return ReadMounts(module, docker, located["name"], params["container_dir"]) if params["container_dir"] else None
+
+
+class ReadMounts(threading.Thread):
+    """Whether the container mounts O(container_dir), read beside the tools; ``mounted`` or ``error`` once joined."""
+
+    def __init__(self, module, docker, name, container_dir):
+        super().__init__(daemon=True)
+        self.args = (module, docker, name, container_dir)
+        self.mounted = False
+        self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.mounted, self.error = client.mounted_at(*self.args)
+        except Exception as exc:  # noqa: BLE001 -- any failure of the thread is reported by the module
+            self.error = f"Failed to read the mounts of container {self.args[2]}: {exc}"
 
 
 def run_steps(module, locked=None):
@@ -765,7 +783,7 @@ def main():
     located = find_container(module)
     started = time.time()
     locked = take_lock(module) if params["lock"] else None
-    reading = read_store(params["backup"]) if params["backup"] else None
+    reading = ReadStore(params["backup"]) if params["backup"] else None
     tool, result, results, runner, failed_step = run_steps(module, locked)
     result = dict(result, changed=True)
     if reading is not None:
@@ -777,8 +795,11 @@ def main():
         result["store_lock"] = locked
     if params["mode"] == "container":
         result["container"] = params["container"]
-    if located is not None and params["container_dir"]:
-        result["container_mounted"] = located["mounted"]
+    if located is not None:
+        located.join()
+        if located.error:
+            module.fail_json(msg=located.error, **result)
+        result["container_mounted"] = located.mounted
     if params["mode"] == "client_container":
         result["client_image"] = runner.image
     if params["steps"] is not None:
@@ -793,7 +814,7 @@ def main():
     module.exit_json(**result)
 
 
-class read_store(threading.Thread):  # noqa: N801 -- used as a function: read_store(opts).join()
+class ReadStore(threading.Thread):
     """O(backup): the store read (and the backup verified) beside the tools; ``info`` or ``error`` once joined."""
 
     def __init__(self, opts):

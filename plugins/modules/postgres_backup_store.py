@@ -232,7 +232,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
 
 
-def run(module):
+def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for reading
     params = module.params
     path = params["path"]
     action = params["action"]
