@@ -288,16 +288,22 @@ def bench_version(version: str) -> dict:
 
         variants = {}
         if os.environ.get("BENCH_BACKUP_VARIANTS"):
-            # What the defaults were chosen from: pg_dump -Fd -j2 at several gzip levels, tool alone.
-            for level in (1, 2, 3, 5):
-                target = f"/backups/variant-{level}"
+            # What the defaults were chosen from: pg_dump -Fd -j2 at several levels, tool alone.
+            # On 16 and newer, zstd at several levels too (what "auto" stands for there).
+            choices = [("gzip", level) for level in (1, 2, 3, 5)]
+            if int(version) >= 16:
+                choices += [("zstd", level) for level in (1, 2, 3, 5)] + [("lz4", 1)]
+            for method, level in choices:
+                target = f"/backups/variant-{method}{level}"
+                flag = f"--compress={method}:{level}" if int(version) >= 16 else f"-Z{level}"
+                settle()
                 start = time.monotonic()
-                run(["docker", "exec", "-u", "postgres", CONTAINER, "pg_dump", "-Fd", "-j2", f"-Z{level}", "-f", target, "webstack"])
+                run(["docker", "exec", "-u", "postgres", CONTAINER, "pg_dump", "-Fd", "-j2", flag, "-f", target, "webstack"])
                 seconds = time.monotonic() - start
                 size_bytes = int(run(["docker", "exec", CONTAINER, "du", "-sb", target]).stdout.split()[0])
                 run(["docker", "exec", "-u", "root", CONTAINER, "rm", "-rf", target])
-                variants[f"directory_j2_gzip{level}"] = {"seconds": round(seconds, 2), "bytes": size_bytes}
-                log(f"variant -Fd -j2 -Z{level}: {seconds:.1f} s, {size_bytes / 1e6:.1f} MB")
+                variants[f"directory_j2_{method}{level}"] = {"seconds": round(seconds, 2), "bytes": size_bytes}
+                log(f"variant -Fd -j2 {flag}: {seconds:.1f} s, {size_bytes / 1e6:.1f} MB")
 
         # --- restores: ours (scratch + checks + swap), then theirs (drop, create, zcat | psql)
         settle()
