@@ -13,6 +13,8 @@ ports 18300-18302 on 127.0.0.1):
   and counts the time it is missing or not complete (tables empty, indexes or constraints missing).
 
 Each timed step starts after a CHECKPOINT and a sync, so that none pays for the WAL of the step before.
+Each comparison runs BENCH_BACKUP_ROUNDS times (3), the sides' order turned each round, and each figure
+is the median of its rounds (every round's figure is in the JSON, under "rounds").
 The floors are timed alone in the same run (an ansible-playbook of one no-op module call, the role's
 pg_dump, sha256sum of its files, pg_restore -j2 of it, the row counts, and community.postgresql's
 pipe, pg_dump | gzip, alone): ``best_possible`` is the ratio a role doing that work and nothing else
@@ -34,6 +36,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -58,6 +61,11 @@ VERSIONS = [v.strip() for v in os.environ.get("BENCH_BACKUP_VERSIONS", "15,17").
 # The seed's size: 1.0 is about 600 MB; a smaller scale (a quick run on a busy machine) weighs the
 # fixed costs (Ansible, the checks) more and is printed with the figures.
 SCALE = float(os.environ.get("BENCH_BACKUP_SCALE", "1.0"))
+# Each comparison runs ROUNDS times, the two sides' order turned each round (theirs first, then ours
+# first, ...), and each figure is the median of its rounds: one run of a 10 s restore on two cores
+# varied by 0.5 s from run to run, and whichever side ran first after the seed or the other's restore
+# met a different server (checkpoints, the page cache).
+ROUNDS = max(1, int(os.environ.get("BENCH_BACKUP_ROUNDS", "3")))
 
 
 def seed_sql() -> str:
@@ -180,7 +188,7 @@ def playbook(path: Path, inventory: Path, *extra: str) -> float:
     return seconds
 
 
-def bench_version(version: str) -> dict:
+def bench_version(version: str) -> dict:  # noqa: PLR0912 -- one benchmark, step after step
     """The whole comparison on opskit/postgres:<version>; its figures."""
     deadline = time.monotonic() + TIME_LIMIT
     work = Path(tempfile.mkdtemp(prefix="bench-pg-"))
@@ -243,38 +251,46 @@ def bench_version(version: str) -> dict:
         )
         counts = psql(COUNTS)
 
-        # --- backups: theirs, then ours (each once, same database, warm cache for both)
+        # --- backups: theirs and ours, ROUNDS times, the order turned each round (same database, warm cache)
         psql("SELECT count(*) FROM events")  # warm the cache a little for whichever goes first
         run(["docker", "exec", "-u", "root", CONTAINER, "install", "-d", "-o", "postgres", "/backups/theirs"])
-        settle()
-        log("theirs: community.postgresql.postgresql_db state=dump target=.sql.gz")
-        their_backup = playbook(HERE / "theirs_dump.yml", inventory)
-        their_bytes = (backups / "theirs" / "webstack.sql.gz").stat().st_size
-        log(f"theirs: {their_backup:.1f} s, {their_bytes / 1e6:.1f} MB")
-        settle()
-        log("ours: postgres_backup role, defaults")
-        our_backup = playbook(HERE / "backup.yml", inventory)
+        theirs_backups, ours_backups = [], []
+        for round_ in range(ROUNDS):
+            for side in (("theirs", "ours") if round_ % 2 == 0 else ("ours", "theirs")):
+                settle()
+                if side == "theirs":
+                    theirs_backups.append(playbook(HERE / "theirs_dump.yml", inventory))
+                    their_bytes = (backups / "theirs" / "webstack.sql.gz").stat().st_size
+                    log(f"theirs (community.postgresql.postgresql_db state=dump target=.sql.gz): {theirs_backups[-1]:.1f} s, {their_bytes / 1e6:.1f} MB")
+                else:
+                    ours_backups.append(playbook(HERE / "backup.yml", inventory))
+                    manifest = json.loads((backups / "webstack" / "latest" / "manifest.json").read_text())
+                    log(f"ours (postgres_backup role, defaults): {ours_backups[-1]:.1f} s wall ({manifest['duration_seconds']} s dump + checks"
+                        f" inside the role), {manifest['size_bytes'] / 1e6:.1f} MB")
+        their_backup, our_backup = statistics.median(theirs_backups), statistics.median(ours_backups)
         latest = backups / "webstack" / "latest"
         manifest = json.loads((latest / "manifest.json").read_text())
         our_bytes = manifest["size_bytes"]
-        log(f"ours: {our_backup:.1f} s wall ({manifest['duration_seconds']} s dump + checks inside the role), {our_bytes / 1e6:.1f} MB")
         if time.monotonic() > deadline:
             raise SystemExit("time limit reached")
 
         # The same pg_dump the role runs, alone: the best any backup with these defaults can do.
-        settle()
         level = manifest["compression"].get("level")
         method = manifest["compression"].get("method", "gzip")
         # pg_dump 16 and newer name the method; 15 compresses with gzip only (-Z level).
         compress = f"--compress={method}:{level}" if int(version) >= 16 else f"-Z{level}"
-        start = time.monotonic()
-        run(["docker", "exec", "-u", "postgres", CONTAINER, "pg_dump", "-Fd", f"-j{manifest['jobs']}", compress,
-             "-f", "/backups/alone", "webstack"])
-        dump_alone = time.monotonic() - start
-        start = time.monotonic()
-        run(["docker", "exec", "-u", "postgres", CONTAINER, "sh", "-c", "sha256sum /backups/alone/* >/dev/null"])
-        sha_alone = time.monotonic() - start
-        run(["docker", "exec", "-u", "root", CONTAINER, "rm", "-rf", "/backups/alone"])
+        dumps_alone, shas_alone = [], []
+        for _round in range(ROUNDS):
+            settle()
+            start = time.monotonic()
+            run(["docker", "exec", "-u", "postgres", CONTAINER, "pg_dump", "-Fd", f"-j{manifest['jobs']}", compress,
+                 "-f", "/backups/alone", "webstack"])
+            dumps_alone.append(time.monotonic() - start)
+            start = time.monotonic()
+            run(["docker", "exec", "-u", "postgres", CONTAINER, "sh", "-c", "sha256sum /backups/alone/* >/dev/null"])
+            shas_alone.append(time.monotonic() - start)
+            run(["docker", "exec", "-u", "root", CONTAINER, "rm", "-rf", "/backups/alone"])
+        dump_alone, sha_alone = statistics.median(dumps_alone), statistics.median(shas_alone)
         log(f"pg_dump -Fd -j{manifest['jobs']} {compress} alone: {dump_alone:.1f} s, sha256sum of it {sha_alone:.2f} s")
         # Theirs alone: what community.postgresql's dump runs (pg_dump of plain SQL into gzip, level 6),
         # without Ansible: the tools' own ratio, beside the floor's.
@@ -305,41 +321,50 @@ def bench_version(version: str) -> dict:
                 variants[f"directory_j2_{method}{level}"] = {"seconds": round(seconds, 2), "bytes": size_bytes}
                 log(f"variant -Fd -j2 {flag}: {seconds:.1f} s, {size_bytes / 1e6:.1f} MB")
 
-        # --- restores: ours (scratch + checks + swap), then theirs (drop, create, zcat | psql)
-        settle()
-        log("ours: postgres_restore role over the live database")
-        our_restore, our_down = measure_down(password, expect, lambda: playbook(HERE / "restore.yml", inventory))
-        old = psql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'webstack\\_old\\_%'", db="postgres")
-        restored_counts = psql(COUNTS)
-        assert restored_counts == counts, (restored_counts, counts)
-        for name in filter(None, old.split(",")):
-            psql(f'DROP DATABASE "{name}"', db="postgres")
-        log(f"ours: {our_restore:.1f} s, down {our_down:.2f} s")
-
+        # --- restores: ours (scratch + checks + swap) and theirs (drop, create, zcat | psql), ROUNDS times,
+        # the order turned each round; each restores over what the other left (the live database)
         def theirs_restore() -> None:
             run(["docker", "exec", "-u", "postgres", CONTAINER, "bash", "-c",
                  "set -euo pipefail; dropdb --force webstack; createdb -O webstack webstack;"
                  " zcat /backups/theirs/webstack.sql.gz | psql -q -X -v ON_ERROR_STOP=1 -d webstack >/dev/null"], timeout=900)
 
-        settle()
-        log("theirs: dropdb; createdb; zcat | psql -v ON_ERROR_STOP=1")
-        their_restore, their_down = measure_down(password, expect, theirs_restore)
-        restored_counts = psql(COUNTS)
-        assert restored_counts == counts, (restored_counts, counts)
-        log(f"theirs: {their_restore:.1f} s, down {their_down:.2f} s")
+        ours_restores, theirs_restores, ours_downs, theirs_downs = [], [], [], []
+        for round_ in range(ROUNDS):
+            for side in (("ours", "theirs") if round_ % 2 == 0 else ("theirs", "ours")):
+                settle()
+                if side == "ours":
+                    seconds, down = measure_down(password, expect, lambda: playbook(HERE / "restore.yml", inventory))
+                    old = psql("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'webstack\\_old\\_%'", db="postgres")
+                    for name in filter(None, old.split(",")):
+                        psql(f'DROP DATABASE "{name}"', db="postgres")
+                    ours_restores.append(seconds)
+                    ours_downs.append(down)
+                else:
+                    seconds, down = measure_down(password, expect, theirs_restore)
+                    theirs_restores.append(seconds)
+                    theirs_downs.append(down)
+                restored_counts = psql(COUNTS)
+                assert restored_counts == counts, (side, restored_counts, counts)
+                log(f"{side} ({'postgres_restore role over the live database' if side == 'ours' else 'dropdb; createdb; zcat | psql -v ON_ERROR_STOP=1'}):"
+                    f" {seconds:.1f} s, down {down:.2f} s")
+        our_restore, their_restore = statistics.median(ours_restores), statistics.median(theirs_restores)
+        our_down, their_down = statistics.median(ours_downs), statistics.median(theirs_downs)
 
         # pg_restore of our backup alone, with the role's jobs and session settings, into a scratch database.
-        settle()
-        psql("CREATE DATABASE bench_alone TEMPLATE template0", db="postgres")
         entry = f"/backups/webstack/{latest.resolve().name}/{manifest['entry']}"
-        start = time.monotonic()
-        run(["docker", "exec", "-u", "postgres", "-e", "PGOPTIONS=-c maintenance_work_mem=512MB -c synchronous_commit=off",
-             CONTAINER, "pg_restore", "--exit-on-error", "-j2", "-d", "bench_alone", entry])
-        restore_alone = time.monotonic() - start
-        start = time.monotonic()
-        psql(COUNTS, db="bench_alone")
-        count_alone = time.monotonic() - start
-        psql("DROP DATABASE bench_alone", db="postgres")
+        restores_alone, counts_alone = [], []
+        for _round in range(ROUNDS):
+            settle()
+            psql("CREATE DATABASE bench_alone TEMPLATE template0", db="postgres")
+            start = time.monotonic()
+            run(["docker", "exec", "-u", "postgres", "-e", "PGOPTIONS=-c maintenance_work_mem=512MB -c synchronous_commit=off",
+                 CONTAINER, "pg_restore", "--exit-on-error", "-j2", "-d", "bench_alone", entry])
+            restores_alone.append(time.monotonic() - start)
+            start = time.monotonic()
+            psql(COUNTS, db="bench_alone")
+            counts_alone.append(time.monotonic() - start)
+            psql("DROP DATABASE bench_alone", db="postgres")
+        restore_alone, count_alone = statistics.median(restores_alone), statistics.median(counts_alone)
         noop = ansible_noop()
         log(f"pg_restore -j2 alone: {restore_alone:.1f} s, row counts {count_alone:.2f} s; ansible-playbook of one no-op module call {noop:.2f} s")
         backup_floor = noop + dump_alone + sha_alone
@@ -359,6 +384,11 @@ def bench_version(version: str) -> dict:
             "restore_seconds": {"ours": round(our_restore, 2), "theirs": round(their_restore, 2)},
             "downtime_seconds": {"ours": round(our_down, 3), "theirs": round(their_down, 3), "probe_floor": 0.05},
             "pg_dump_variants": variants,
+            # every round's figure (seconds), in the order run; the figures above are their medians
+            "rounds": {"count": ROUNDS, "backup_ours": [round(x, 2) for x in ours_backups], "backup_theirs": [round(x, 2) for x in theirs_backups],
+                       "restore_ours": [round(x, 2) for x in ours_restores], "restore_theirs": [round(x, 2) for x in theirs_restores],
+                       "down_ours": [round(x, 3) for x in ours_downs], "down_theirs": [round(x, 3) for x in theirs_downs],
+                       "pg_dump_alone": [round(x, 2) for x in dumps_alone], "pg_restore_alone": [round(x, 2) for x in restores_alone]},
             # The floors, each piece timed alone in this run: an ansible-playbook of one no-op module call, the
             # role's pg_dump, sha256sum of its files, pg_restore -j2 of it, the row counts. A role that runs
             # the tool and the checks the issue asks for cannot be faster than the sum.
