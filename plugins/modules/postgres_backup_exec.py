@@ -100,11 +100,11 @@ options:
         default: false
   lock:
     description:
-      - Before the first tool, take the lock of a backup store as M(opskit.webstack.postgres_backup_store) O(action=lock) does
+      - Before the first tool, take the lock of a backup store as O(opskit.webstack.postgres_backup_store#module:action=lock) does
         (then, with O(lock.database_size), check the room; with O(lock.name), create the partial backup's directory), in
         this same call. No tool runs unless the lock is held. The lock is not given back when a tool fails (the caller
         cleans up and unlocks); O(commit) with O(commit.unlock=true) gives it back.
-      - A lock held by another run fails the call with RV(store_lock.busy) and that run's record in RV(store_lock.lock).
+      - A lock held by another run fails the call with C(busy) true in RV(store_lock) and that run's record in its C(lock).
     type: dict
     suboptions:
       path:
@@ -133,7 +133,7 @@ options:
         type: str
   commit:
     description:
-      - After every tool succeeded, in this same call, as M(opskit.webstack.postgres_backup_store) O(action=commit) does on
+      - After every tool succeeded, in this same call, as O(opskit.webstack.postgres_backup_store#module:action=commit) does on
         O(commit.path) - seal C(<name>.partial) with a manifest of O(commit.metadata) and its files' sha256 and sizes, verify
         and promote it, mark it latest; with O(commit.prune=true) apply the retention; with O(commit.unlock=true) give back
         the lock of O(commit.owner).
@@ -436,14 +436,14 @@ backup_info:
   sample: {"latest": "shop-20260101T020000Z", "backup": {"name": "shop-20260101T020000Z", "valid": true, "problems": []}}
 store_lock:
   description:
-    - With O(lock), what the lock did, as M(opskit.webstack.postgres_backup_store) O(action=lock) returns it - C(changed)
+    - With O(lock), what the lock did, as O(opskit.webstack.postgres_backup_store#module:action=lock) returns it - C(changed)
       (taken by this call), C(busy), C(lock) (the record; the holder's when busy), C(latest), C(room), C(partial_path).
   returned: when O(lock) is given
   type: dict
   sample: {"changed": true, "busy": false, "latest": "shop-20260101T020000Z", "lock": {"owner": "run-1"}}
 store_commit:
   description:
-    - With O(commit), what the commit did, as M(opskit.webstack.postgres_backup_store) O(action=commit) returns it -
+    - With O(commit), what the commit did, as O(opskit.webstack.postgres_backup_store#module:action=commit) returns it -
       C(backup_path), C(manifest), C(committed), C(unlocked), C(pruned).
   returned: when O(commit) is given and every step succeeded
   type: dict
