@@ -223,9 +223,6 @@ def verify(backup_path, manifest=None, *, checksums=True):
     return problems
 
 
-verify_backup = verify
-
-
 def set_latest(store, name):
     """Point ``<store>/latest`` at ``name``, atomically (a new link renamed over the old one)."""
     link = os.path.join(store, LATEST)
@@ -620,6 +617,14 @@ def take_lock(store, owner, *, stale_after=86400, controller=None, takeover=None
     return result
 
 
+def retention(options):
+    """prune_store's keywords from a module's options (keep_daily, keep_weekly, keep_monthly, keep_referenced_by, keep_names)."""
+    return {
+        "daily": options["keep_daily"], "weekly": options["keep_weekly"], "monthly": options["keep_monthly"],
+        "keep_names": options.get("keep_names") or (), "keep_referenced_by": options["keep_referenced_by"],
+    }
+
+
 def prune_store(store, result, *, daily, weekly, monthly, keep_names=(), keep_referenced_by=(), current_partial=None, check_mode=False, diff=False):
     """action=prune (or after a commit): the retention's plan into ``result["pruned"]``, applied unless ``check_mode``."""
     keep = list(keep_names) + referenced_backups(keep_referenced_by, store)
@@ -660,9 +665,9 @@ def commit(store, name, metadata, *, owner=None, unlock=False, retention=None, c
     return result
 
 
-def store_info(path, name=None, verify=False):
+def store_info(path, name=None, checksums=False):
     """What postgres_backup_info returns of a store: its backups (newest first), the one marked latest, the
-    backup ``name`` (or the latest) selected and, with ``verify``, checked against its manifest; the
+    backup ``name`` (or the latest) selected and, with ``checksums``, checked against its manifest; the
     ``.partial`` leftovers and the lock."""
     items = list_backups(path)
     latest = latest_name(path)
@@ -670,7 +675,7 @@ def store_info(path, name=None, verify=False):
     selected = None
     for item in items:
         if item["name"] == wanted:
-            problems = verify_backup(item["path"], item["manifest"]) if verify else None
+            problems = verify(item["path"], item["manifest"]) if checksums else None
             selected = summary(item, problems)
     listing = []
     for item in items:

@@ -605,8 +605,8 @@ class Runner:
 
 
 def find_container(module):
-    """With O(compose_project) or O(container_dir): the container found, set as O(container); its mount is
-    read beside the tools (a thread: join() it, then ``mounted``)."""
+    """With O(compose_project) or O(container_dir): the container found, set as O(container); with
+    O(container_dir), its mount read beside the tools (a Beside: join() it, then its ``value``)."""
     params = module.params
     if params["mode"] != "container" or not (params["compose_project"] or params["container_dir"]):
         return None
@@ -620,24 +620,26 @@ def find_container(module):
             " on this host: start the stack first."
         )
     params["container"] = located["name"]
-    return ReadMounts(module, docker, located["name"], params["container_dir"]) if params["container_dir"] else None
+    if not params["container_dir"]:
+        return None
+    return Beside(f"read the mounts of container {located['name']}", client.mounted_at, module, docker, located["name"], params["container_dir"])
 
 
-class ReadMounts(threading.Thread):
-    """Whether the container mounts O(container_dir), read beside the tools; ``mounted`` or ``error`` once joined."""
+class Beside(threading.Thread):
+    """``function(*args)`` run beside the tools; once joined, its ``value`` or its ``error`` (a message)."""
 
-    def __init__(self, module, docker, name, container_dir):
+    def __init__(self, what, function, *args):
         super().__init__(daemon=True)
-        self.args = (module, docker, name, container_dir)
-        self.mounted = False
+        self.what, self.function, self.args = what, function, args
+        self.value = None
         self.error = None
         self.start()
 
     def run(self):
         try:
-            self.mounted, self.error = client.mounted_at(*self.args)
+            self.value = self.function(*self.args)
         except Exception as exc:  # noqa: BLE001 -- any failure of the thread is reported by the module
-            self.error = f"Failed to read the mounts of container {self.args[2]}: {exc}"
+            self.error = f"Failed to {self.what}: {exc}"
 
 
 def run_steps(module, locked=None):
@@ -783,23 +785,25 @@ def main():
     located = find_container(module)
     started = time.time()
     locked = take_lock(module) if params["lock"] else None
-    reading = ReadStore(params["backup"]) if params["backup"] else None
+    opts = params["backup"]
+    reading = Beside(f"read the backup store {opts['path']}", store.store_info, opts["path"], opts["name"], opts["verify"]) if opts else None
     tool, result, results, runner, failed_step = run_steps(module, locked)
     result = dict(result, changed=True)
     if reading is not None:
         reading.join()
         if reading.error is not None:
-            module.fail_json(msg=f"Failed to read the backup store {params['backup']['path']}: {reading.error}", **result)
-        result["backup_info"] = reading.info
+            module.fail_json(msg=reading.error, **result)
+        result["backup_info"] = reading.value
     if locked is not None:
         result["store_lock"] = locked
     if params["mode"] == "container":
         result["container"] = params["container"]
     if located is not None:
         located.join()
-        if located.error:
-            module.fail_json(msg=located.error, **result)
-        result["container_mounted"] = located.mounted
+        mounted, error = located.value or (False, located.error)
+        if error:
+            module.fail_json(msg=error, **result)
+        result["container_mounted"] = mounted
     if params["mode"] == "client_container":
         result["client_image"] = runner.image
     if params["steps"] is not None:
@@ -812,23 +816,6 @@ def main():
     if params["commit"]:
         commit(module, result, started)
     module.exit_json(**result)
-
-
-class ReadStore(threading.Thread):
-    """O(backup): the store read (and the backup verified) beside the tools; ``info`` or ``error`` once joined."""
-
-    def __init__(self, opts):
-        super().__init__(daemon=True)
-        self.opts = opts
-        self.info = None
-        self.error = None
-        self.start()
-
-    def run(self):
-        try:
-            self.info = store.store_info(self.opts["path"], self.opts["name"], self.opts["verify"])
-        except (store.BackupStoreError, OSError, ValueError) as exc:
-            self.error = exc
 
 
 LOCK_STEP = "Take the backup store's lock"
@@ -870,13 +857,11 @@ def commit_metadata(opts, steps, started):
 def commit(module, result, started):
     """O(commit): seal, verify, promote, retention, unlock, once every step succeeded; into ``result``."""
     opts = module.params["commit"]
-    retention = {key: opts["keep_" + key] for key in ("daily", "weekly", "monthly")}
-    retention["keep_referenced_by"] = opts["keep_referenced_by"]
     result["committed"] = False
     try:
         metadata = commit_metadata(opts, result["steps"], started)
         done = store.commit(
-            opts["path"], opts["name"], metadata, owner=opts["owner"], unlock=opts["unlock"], retention=retention if opts["prune"] else None,
+            opts["path"], opts["name"], metadata, owner=opts["owner"], unlock=opts["unlock"], retention=store.retention(opts) if opts["prune"] else None,
         )
     except store.ActionFailed as exc:
         module.fail_json(msg=str(exc), store_commit=exc.result, **dict(result, committed=exc.result["committed"], failed_step=COMMIT_STEP))

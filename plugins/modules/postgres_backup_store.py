@@ -241,8 +241,7 @@ def run(module):  # noqa: PLR0912 -- one branch per action, kept flat for readin
         module.fail_json(msg=f"Failed to {action} {path}: option 'owner' is required")
     if action in ("seal", "promote", "commit") and not params["name"]:
         module.fail_json(msg=f"Failed to {action} a backup in {path}: option 'name' is required")
-    retention = {key: params["keep_" + key] for key in ("daily", "weekly", "monthly")}
-    retention.update(keep_names=params["keep_names"], keep_referenced_by=params["keep_referenced_by"])
+    retention = store.retention(params)
 
     if action == "lock":
         result = store.take_lock(
