@@ -50,9 +50,8 @@ def _json(value, cache_state: str, status: int = 200) -> Response:
 @app.get("/health")
 def health() -> Response:
     started = time.monotonic()
-    database = store.check_database()
+    database, revision = store.check_database()
     cache = store.check_redis()
-    revision = store.alembic_revision() if database == "healthy" else None
     healthy = database == "healthy" and cache == "healthy" and not ALWAYS_UNHEALTHY
     body = {
         "status": "healthy" if healthy else "unhealthy",
