@@ -20,7 +20,6 @@ promote, list and prune what those tools wrote.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime
 import hashlib
 import json
@@ -28,6 +27,7 @@ import os
 import re
 import shutil
 import socket
+import threading
 import time
 
 MANIFEST = "manifest.json"
@@ -79,11 +79,34 @@ def sha256_files(paths):
     workers = min(len(paths), os.cpu_count() or 1, 4)
     if workers <= 1:
         return {path: sha256_file(path) for path in paths}
-    # the biggest first, so that a big file does not start last
-    order = sorted(paths, key=lambda path: -os.path.getsize(path))
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        digests = list(pool.map(sha256_file, order))
-    return {path: digests[index] for index, path in enumerate(order)}
+    # the biggest first, so that a big file does not start last. Plain daemon threads, not a
+    # ThreadPoolExecutor: this runs in a thread itself beside the tools (postgres_backup_exec), and an
+    # executor's workers there once failed the call with "release unlocked lock" under load.
+    pending = iter(sorted(paths, key=lambda path: -os.path.getsize(path)))
+    lock = threading.Lock()
+    digests, errors = {}, []
+
+    def work():
+        while True:
+            with lock:
+                path = next(pending, None)
+                if path is None or errors:
+                    return
+            try:
+                digests[path] = sha256_file(path)
+            except Exception as exc:  # noqa: BLE001 -- raised again in the caller's thread
+                with lock:
+                    errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return {path: digests[path] for path in paths}
 
 
 def walk_files(root):

@@ -56,7 +56,8 @@ import time
 # $1.. = the tool and its arguments. Input: line 1 the ~/.pgpass line (empty: no password, or the
 # one built from the variable named by OPSKIT_PASSWORD_ENV), line 2 the byte count N of the tool's
 # standard input, then N bytes, then nothing until EOF. With OPSKIT_STREAM_IN=1 the N bytes go to the
-# tool through a FIFO while it runs (a dump of any size); otherwise they are read first.
+# tool through a FIFO while it runs (a dump of any size); with OPSKIT_STREAM_IN=2 byte by byte, as they
+# come (a session fed its SQL in parts, head would hold them back); otherwise they are read first.
 WRAPPER = r"""umask 077
 child=
 d=$(mktemp -d "${TMPDIR:-/tmp}/.opskit-pg.XXXXXX") || exit 125
@@ -75,12 +76,13 @@ unset OPSKIT_PASSWORD_ENV
 if [ -n "$pw" ]; then printf '%s\n' "$pw" > "$d/pgpass"; PGPASSFILE="$d/pgpass"; export PGPASSFILE; fi
 pw=
 IFS= read -r n || exit 125
-if [ "${OPSKIT_STREAM_IN:-}" = 1 ]; then
-  unset OPSKIT_STREAM_IN
+stream=${OPSKIT_STREAM_IN:-}
+unset OPSKIT_STREAM_IN
+if [ -n "$stream" ]; then
   mkfifo "$d/in" || exit 125
   "$@" < "$d/in" &
   child=$!
-  head -c "$n" > "$d/in"
+  if [ "$stream" = 2 ]; then dd bs=1 count="$n" 2>/dev/null; else head -c "$n"; fi > "$d/in"
 else
   head -c "$n" > "$d/stdin"
   "$@" < "$d/stdin" &
@@ -263,6 +265,34 @@ class InputStream:
                 sink.write(chunk)
 
 
+class SnapshotSession:
+    """The input of a psql session that exports a snapshot and holds it (O(steps[].export_snapshot)):
+    the transaction begun and the snapshot exported at once; ``sql`` run in it, then COMMIT, once
+    release() is called (the steps that used the snapshot have ended). Streamed like a file."""
+
+    def __init__(self, sql):
+        self.head = (
+            b"SET idle_in_transaction_session_timeout = 0;\n"
+            b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;\n"
+            b"SELECT pg_export_snapshot();\n"
+        )
+        self.tail = (sql.rstrip().rstrip(";") + ";\nCOMMIT;\n").encode("utf-8")
+        self.length = len(self.head) + len(self.tail)
+        self._released = threading.Event()
+
+    def release(self):
+        self._released.set()
+
+    def write_to(self, sink, stopped):
+        sink.write(self.head)
+        sink.flush()
+        while not self._released.wait(0.05):
+            if stopped():
+                return
+        if not stopped():
+            sink.write(self.tail)
+
+
 class Run:
     """One tool run: start(), then wait() which returns (rc, stdout, stderr, reason).
 
@@ -287,8 +317,16 @@ class Run:
         self._err = []
         self._stop = None
 
+    def stopped(self):
+        """Whether the run was asked to stop."""
+        return self._stop is not None
+
+    def peek(self):
+        """The standard output read so far (while the tool runs)."""
+        return b"".join(self._out)
+
     def _reader(self, stream, sink):
-        for chunk in iter(lambda: stream.read(65536), b""):
+        for chunk in iter(lambda: stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536), b""):
             sink.append(chunk)
         stream.close()
 

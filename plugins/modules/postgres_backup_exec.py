@@ -80,6 +80,21 @@ options:
             for before the call ends, and its failure fails the call. Steps after it must not need its result.
         type: bool
         default: false
+      export_snapshot:
+        description:
+          - This step is a C(psql) session that holds a snapshot for the steps with O(steps[].use_snapshot=true) - it
+            begins a repeatable-read, read-only transaction and exports its snapshot (C(pg_export_snapshot())) at once, the
+            next step starting as soon as the snapshot is known. Once the last step using it has ended, this SQL runs in
+            the same transaction, and the transaction ends. Its output follows the snapshot's name (the first line).
+          - Like O(steps[].background=true), the session is waited for before the call ends and its failure fails the call.
+          - The row counts of a backup taken this way are those of the dump, whatever was written meanwhile.
+        type: str
+      use_snapshot:
+        description:
+          - Run the tool in the snapshot exported by an earlier step's O(steps[].export_snapshot) (C(--snapshot=<name>)
+            after the tool's name, as C(pg_dump) takes it).
+        type: bool
+        default: false
   backup:
     description:
       - Read a backup store as M(opskit.webstack.postgres_backup_info) does, in this same call, while the tools run
@@ -138,9 +153,9 @@ options:
         and promote it, mark it latest; with O(commit.prune=true) apply the retention; with O(commit.unlock=true) give back
         the lock of O(commit.owner).
       - The manifest's C(started_at) and C(duration_seconds) run from the O(lock) (or the call's start) to the seal.
-      - Its C(row_counts) are the JSON C(row_counts) printed by the step O(commit.row_counts_step) when the step
-        O(commit.snapshot_step) printed O(commit.snapshot) first (the snapshot unchanged across the dump), else null; its
-        C(toc_entries) are the entries the step O(commit.list_step) listed (C(pg_restore --list)).
+      - Its C(row_counts) are the JSON C(row_counts) printed by the step O(commit.row_counts_step) (its last line); with
+        O(commit.snapshot_step), only when that step printed O(commit.snapshot) first (the snapshot unchanged across the
+        dump), else null. Its C(toc_entries) are the entries the step O(commit.list_step) listed (C(pg_restore --list)).
     type: dict
     suboptions:
       path:
@@ -521,9 +536,9 @@ class Runner:
         data = client.build_input(password, self.params["stdin"] if step is self.params else "")
         stream = None
         output = None
-        if step.get("input_path"):
-            stream = client.InputStream(step["input_path"])
-            self.env["OPSKIT_STREAM_IN"] = "1"
+        if step.get("input_path") or step.get("export_snapshot"):
+            stream = client.SnapshotSession(step["export_snapshot"]) if step.get("export_snapshot") else client.InputStream(step["input_path"])
+            self.env["OPSKIT_STREAM_IN"] = "2" if step.get("export_snapshot") else "1"
             data = client.build_input(password, length=stream.length)
         else:
             self.env.pop("OPSKIT_STREAM_IN", None)
@@ -545,7 +560,20 @@ class Runner:
             raise
         self.active.append(run)
         client.install_stop_handlers(self)
-        return {"step": step, "run": run, "output": output, "started": started, "begin": begin}
+        return {"step": step, "run": run, "output": output, "started": started, "begin": begin, "stream": stream}
+
+    @staticmethod
+    def exported_snapshot(handle):
+        """The snapshot an O(steps[].export_snapshot) session exported (its first line), once it has;
+        None when the session ended (or was stopped) first."""
+        run = handle["run"]
+        while True:
+            out = run.peek()
+            if b"\n" in out:
+                return out.split(b"\n", 1)[0].decode("ascii", "replace").strip() or None
+            if run.proc.poll() is not None or run.stopped():
+                return None
+            time.sleep(0.01)
 
     def finish(self, handle):
         """Wait for a tool begin() started; its result, as this module returns it."""
@@ -642,6 +670,36 @@ class Beside(threading.Thread):
             self.error = f"Failed to {self.what}: {exc}"
 
 
+class HeldSnapshot:
+    """The snapshot an O(steps[].export_snapshot) session exports, given to the steps with
+    O(steps[].use_snapshot=true); the session is let go once the last of them has ended."""
+
+    def __init__(self, steps):
+        users = [index for index, step in enumerate(steps) if step.get("use_snapshot")]
+        self.last_user = users[-1] if users else -1
+        self.snapshot = None
+        self.session = None
+
+    def step(self, step):
+        """The step to run: with the snapshot after its tool's name when it uses it."""
+        if not step.get("use_snapshot"):
+            return step
+        if self.snapshot is None:
+            raise client.ClientError("no step before it exported a snapshot (steps[].export_snapshot)")
+        return dict(step, argv=[*step["argv"][:1], f"--snapshot={self.snapshot}", *step["argv"][1:]])
+
+    def exported(self, index, handle):
+        """Wait for the session's snapshot; False when the session ended first (it failed)."""
+        self.snapshot, self.session = Runner.exported_snapshot(handle), handle["stream"]
+        if self.snapshot is not None and self.last_user < index:
+            self.session.release()
+        return self.snapshot is not None
+
+    def ended(self, index):
+        if self.session is not None and index == self.last_user:
+            self.session.release()
+
+
 def run_steps(module, locked=None):
     """Run O(argv), or O(steps) until one fails: (its tool's label, its result, every step's result, the runner).
 
@@ -666,18 +724,23 @@ def run_steps(module, locked=None):
         runner = Runner(module)
         if params["mode"] == "client_container":
             runner.choose_image(next((step["argv"] for step in steps if step.get("connect", True)), steps[0]["argv"]))
+        held = HeldSnapshot(steps)
         for index, step in enumerate(steps):
             tool = label(step)
-            handle = runner.begin(params if params["steps"] is None else step)
-            if step.get("background"):
+            handle = runner.begin(params if params["steps"] is None else held.step(step))
+            if step.get("export_snapshot") or step.get("background"):
                 pending.append((index, handle))
+                if step.get("export_snapshot") and not held.exported(index, handle):
+                    failed = index
+                    break
                 continue
             results[index] = runner.finish(handle)
             if results[index]["stopped"] or results[index]["rc"] != 0:
                 failed = index
                 break
+            held.ended(index)
         for index, handle in pending:
-            if failed is not None:
+            if failed is not None and index != failed:
                 handle["run"].stop(f"step '{steps[failed]['name']}' failed")
             results[index] = runner.finish(handle)
             if failed is None and (results[index]["stopped"] or results[index]["rc"] != 0):
@@ -713,6 +776,8 @@ def main():
                     "input_path": {"type": "path"},
                     "timeout": {"type": "int"},
                     "background": {"type": "bool", "default": False},
+                    "export_snapshot": {"type": "str"},
+                    "use_snapshot": {"type": "bool", "default": False},
                 },
             },
             "mode": {"type": "str", "choices": ["container", "host", "client_container"], "default": "container"},
@@ -843,7 +908,7 @@ def commit_metadata(opts, steps, started):
     metadata = dict(opts["metadata"])
     if opts["row_counts_step"]:
         seen = (out.get(opts["snapshot_step"]) or "").strip().splitlines() if opts["snapshot_step"] else []
-        exact = bool(seen) and seen[0].strip() == (opts["snapshot"] or "").strip()
+        exact = not opts["snapshot_step"] or (bool(seen) and seen[0].strip() == (opts["snapshot"] or "").strip())
         counts = (out.get(opts["row_counts_step"]) or "").strip().splitlines()
         metadata["row_counts"] = json.loads(counts[-1])["row_counts"] if exact and counts else None
     if opts["list_step"]:

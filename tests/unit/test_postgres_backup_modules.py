@@ -155,6 +155,66 @@ def test_a_failing_background_step_fails_the_call_and_a_failing_step_stops_it(tm
     assert out["steps"][0]["stopped"] == "step 'main' failed"
 
 
+# A stand-in for psql in a snapshot session: it reads the session's SQL line by line, names the
+# snapshot, and says whether the dump (its marker file, $0) had ended when the SQL after it came.
+FAKE_SESSION = (
+    'while IFS= read -r line; do case $line in "SELECT pg_export_snapshot();") echo 00000003-0000001B-1;; '
+    'COMMIT*) echo committed;; SET*|BEGIN*) ;; *) if [ -e "$0" ]; then echo "after: $line"; else echo "before: $line"; fi;; esac; done'
+)
+
+
+def fake_dump(tmp_path, marker, body="sleep 0.5"):
+    script = tmp_path / "dump.sh"
+    script.write_text(f'#!/bin/sh\n{body}\necho "$@"\ntouch {marker}\n')
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_a_snapshot_session_holds_its_snapshot_until_the_steps_using_it_end(tmp_path, capsys):
+    marker = tmp_path / "dumped"
+    steps = [
+        {"name": "session", "export_snapshot": "SELECT 42;", "argv": ["sh", "-c", FAKE_SESSION, str(marker)]},
+        {"name": "dump", "use_snapshot": True, "argv": [fake_dump(tmp_path, marker), "--dbname", "shop"]},
+        {"name": "list", "background": True, "argv": ["echo", "listed"]},
+    ]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["rc"] == 0 and out["failed_step"] is None, out
+    byname = {step["name"]: step for step in out["steps"]}
+    # the dump ran in the exported snapshot; the session's SQL ran only once the dump had ended, then COMMIT
+    assert byname["dump"]["stdout"] == "--snapshot=00000003-0000001B-1 --dbname shop"
+    assert byname["session"]["stdout_lines"] == ["00000003-0000001B-1", "after: SELECT 42;", "committed"]
+    assert byname["list"]["stdout"] == "listed"
+
+
+def test_a_snapshot_session_that_fails_first_runs_no_step_using_it(tmp_path, capsys):
+    marker = tmp_path / "dumped"
+    steps = [
+        {"name": "session", "export_snapshot": "SELECT 1", "argv": ["sh", "-c", "echo 'FATAL: no such database' >&2; exit 2"]},
+        {"name": "dump", "use_snapshot": True, "argv": [fake_dump(tmp_path, marker), "x"]},
+    ]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["failed"] is True and out["failed_step"] == "session" and out["steps"][0]["rc"] == 2, out
+    assert "no such database" in out["msg"] and not marker.exists()
+
+
+def test_a_failing_step_in_the_snapshot_stops_the_session(tmp_path, capsys):
+    marker = tmp_path / "dumped"
+    steps = [
+        {"name": "session", "export_snapshot": "SELECT 1", "argv": ["sh", "-c", FAKE_SESSION, str(marker)]},
+        {"name": "dump", "use_snapshot": True, "argv": [fake_dump(tmp_path, marker, "echo broken >&2; exit 3"), "x"]},
+    ]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["failed"] is True and out["failed_step"] == "dump" and out["stderr"] == "broken", out
+    session = out["steps"][0]
+    assert session["stopped"] == "step 'dump' failed" and "SELECT 1" not in session["stdout"]
+
+
+def test_a_step_using_a_snapshot_needs_a_session_before_it(tmp_path, capsys):
+    steps = [{"name": "dump", "use_snapshot": True, "argv": ["echo"]}]
+    out = run(postgres_backup_exec, host_exec(tmp_path, steps), capsys)
+    assert out["failed"] is True and "exported a snapshot" in out["msg"], out
+
+
 def test_a_busy_lock_fails_unchanged_with_the_holders_record(tmp_path, capsys):
     path = tmp_path / "shop"
     path.mkdir()
