@@ -12,7 +12,8 @@ ports 18300-18302 on 127.0.0.1):
 - downtime: a probe queries the live database every 50 ms (one connection, made again when it fails)
   and counts the time it is missing or not complete (tables empty, indexes or constraints missing).
 
-Each timed step starts after a CHECKPOINT and a sync, so that none pays for the WAL of the step before.
+Each timed step starts after a VACUUM (ANALYZE) of the live database (no autovacuum beside it), a CHECKPOINT
+and a sync, so that none pays for the WAL or the fresh tables of the step before.
 Each comparison runs BENCH_BACKUP_ROUNDS times (3), the sides' order turned each round, and each figure
 is the median of its rounds (every round's figure is in the JSON, under "rounds").
 The floors are timed alone in the same run (an ansible-playbook of one no-op module call, the role's
@@ -97,8 +98,16 @@ def psql(sql: str, db: str = "webstack") -> str:
 
 
 def settle() -> None:
-    """Start each timed step from the same server state: no checkpoint debt left by the step before
-    (the seed and each restore write over 1 GB of WAL, more than max_wal_size), page cache synced."""
+    """Start each timed step from the same server state: the live database vacuumed and analyzed, so
+    that no autovacuum worker starts on the tables the step before loaded and runs beside the step (a
+    restore's fresh 865 MB made the next rounds 1-1.5 s slower, for either side, at random); none still
+    running; no checkpoint debt left by the step before (the seed and each restore write over 1 GB of
+    WAL, more than max_wal_size); page cache synced."""
+    psql("VACUUM (ANALYZE)")
+    for _ in range(60):
+        if psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'", db="postgres") == "0":
+            break
+        time.sleep(0.5)
     psql("CHECKPOINT", db="postgres")
     run(["sync"])
 
