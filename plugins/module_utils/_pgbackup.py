@@ -99,7 +99,7 @@ def sha256_files(paths):
                     errors.append(exc)
                 return
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(workers)]
+    threads = [threading.Thread(target=work, daemon=True) for _worker in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
