@@ -6,7 +6,7 @@
 
 Brings the example stack up as Compose project ``bench-rollout`` (proxy on 127.0.0.1:18310, db 18311,
 redis 18312), migrates it to v2's schema (v1 and v2 both run on it), then, under one constant load of
-``--rate`` requests per second on the proxy, alternates the app between v1 and v2, ``--rollouts`` times
+``--rate`` requests per second on the proxy, alternates the app between v1 and v2, ``--rollouts`` times (6)
 on each of three sides, in the same stack, in an order turned by one side each round:
 
 - ``ours``: the compose_rollout role (ansible-playbook benchmarks/rollout/roll.yml);
@@ -158,7 +158,7 @@ def blocked_targets(result, floor_s, wall, served, floor_wall):
 
 def main():
     parser = argparse.ArgumentParser(description="compose_rollout vs docker-rollout's procedure and docker compose up -d --wait, under load")
-    parser.add_argument("--rollouts", type=int, default=3)
+    parser.add_argument("--rollouts", type=int, default=6)
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--drain", type=float, default=None, help="compose_rollout_drain_seconds (default: the role's)")
     parser.add_argument("--stop-timeout", type=int, default=None, help="compose_rollout_stop_timeout (default: the role's)")
