@@ -21,7 +21,8 @@ on each of three sides, in the same stack, in an order turned by one side each r
 Per side: failed requests (errors and non-2xx) during the rollouts, the longest gap between two
 successful answers, the wall time of the command, and the time until every answer is the new version.
 Also the floor of any Ansible rollout: ansible-playbook running one module call that does nothing
-(benchmarks/noop.yml). Removes the stack at the end. Last line: JSON.
+(benchmarks/noop.yml). Removes the stack at the end (with BENCH_ROLLOUT_LOGDIR, after keeping the playbooks' and
+the proxy's logs there). Last line: JSON.
 """
 
 from __future__ import annotations
@@ -100,6 +101,7 @@ def roll_ours(state, version, drain, stop_timeout):
     proc = subprocess.run([str(BIN / "ansible-playbook"), str(ROOT / "benchmarks" / "rollout" / "roll.yml"), "-e", f"@{vars_file}"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     if logdir:
+        Path(logdir).mkdir(parents=True, exist_ok=True)
         with open(Path(logdir, "ours.log"), "a", encoding="utf-8") as fh:
             fh.write(proc.stdout + proc.stderr)
     if proc.returncode != 0:
@@ -253,6 +255,12 @@ def main():
         }
         result["floor_ours_vs_rollout_served"], result["blocked"] = blocked_targets(result, floor_s, wall, served, floor_wall)
     finally:
+        if os.environ.get("BENCH_ROLLOUT_LOGDIR"):
+            # the proxy's access and error logs (each failed request, the upstream it tried and why), kept
+            # with the playbooks' logs before the stack goes
+            Path(os.environ["BENCH_ROLLOUT_LOGDIR"]).mkdir(parents=True, exist_ok=True)
+            with open(Path(os.environ["BENCH_ROLLOUT_LOGDIR"], "proxy.log"), "w", encoding="utf-8") as fh:
+                subprocess.run(["docker", "logs", "-t", f"{PROJECT}-proxy-1"], stdout=fh, stderr=subprocess.STDOUT, check=False)
         compose(state, "v1", "down", "--volumes", "--remove-orphans", "--timeout", "5", check=False)
         shutil.rmtree(state, ignore_errors=True)
     print(json.dumps(result, sort_keys=True))
