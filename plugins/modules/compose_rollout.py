@@ -535,12 +535,12 @@ def run(module):
     if step == "roll":
         return roll_step(module, compose, active=params["health_exec"] and bool(timeout_cli))
     if step == "start":
-        started_at = time.time()
+        before = time.time()
         new = rollout.start(compose, params["service"], params["count"], params["timeout"], wait=params["wait"],
                             log_lines=params["log_lines"], settle=params["settle"],
                             active=params["health_exec"] and bool(timeout_cli), poll=params["poll"],
                             remove_first=params["remove_first"])
-        return {"changed": bool(new), "containers": new, "started_at": started_at}
+        return {"changed": bool(new), "containers": new, "started_at": max((c["joined_at"] for c in new), default=before)}
     if step == "retire":
         gone = rollout.retire(compose, params["containers"], params["drain"], stop_timeout=params["stop_timeout"],
                               since=params["since"])

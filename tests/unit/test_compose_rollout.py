@@ -251,14 +251,14 @@ def test_normalize_services_refuses_bad_ones_by_name(services, message):
         rollout.normalize_services(services)
 
 
-def test_roll_starts_then_retires_each_batch_with_the_drain_counted_from_its_start(monkeypatch):
-    calls, now = [], iter([10.0, 20.0])
+def test_roll_starts_then_retires_each_batch_with_the_drain_counted_from_when_its_new_containers_joined(monkeypatch):
+    calls, joined = [], iter([10.0, 20.0])
     monkeypatch.setattr(rollout, "start", lambda compose, service, count, timeout, **kw: calls.append(
-        ("start", service, count, timeout, kw["remove_first"], kw["active"])) or [{"name": f"new{len(calls)}"}])
+        ("start", service, count, timeout, kw["remove_first"], kw["active"])) or [{"name": f"new{len(calls)}", "joined_at": next(joined)}])
     monkeypatch.setattr(rollout, "retire", lambda compose, names, drain, **kw: calls.append(
         ("retire", names, drain, kw["since"], kw["stop_timeout"])) or [{"name": n} for n in names])
     batches = [{"start": 1, "retire": ["a1"], "remove_first": ["x1"]}, {"start": 1, "retire": ["a2"]}, {"start": 0, "retire": ["a3"]}]
-    done = rollout.roll(object(), "app", batches, 30, 2.0, stop_timeout=5, active=True, clock=lambda: next(now))
+    done = rollout.roll(object(), "app", batches, 30, 2.0, stop_timeout=5, active=True, clock=lambda: 99.0)
     assert calls == [("start", "app", 1, 30, ["x1"], True), ("retire", ["a1"], 2.0, 10.0, 5),
                      ("start", "app", 1, 30, [], True), ("retire", ["a2"], 2.0, 20.0, 5),
                      ("retire", ["a3"], 2.0, None, 5)]  # no start: the whole drain
@@ -293,3 +293,34 @@ def test_config_hashes_reads_several_services_in_one_call_and_falls_back_one_by_
     assert compose.config_hashes(["app", "worker"]) == {"app": "1111", "worker": "2222"}
     assert calls == ["app,worker", "worker"]
     assert compose.config_hash("app") == "2222"
+
+
+def test_start_records_when_compose_up_had_started_the_new_containers():
+    class Fake:
+        upped = False
+
+        def remove(self, names):
+            assert names == []
+
+        def containers(self, service, all_states=False):
+            return [{"id": "old", "name": "web-app-1", "running": True}] + ([{"id": "new", "name": "web-app-2", "running": True}] if self.upped else [])
+
+        def compose_argv(self, *args):
+            return list(args)
+
+        def call(self, argv, what, check=True):
+            assert "up" in argv and "--no-recreate" in argv
+            self.upped = True
+            return 0, "", ""
+
+        def inspect(self, names):
+            return [{"Id": "new", "Name": "/web-app-2", "State": {"Running": True, "Status": "running"}}]
+
+    fake = Fake()
+
+    def clock():
+        assert fake.upped, "the drain must count from after docker compose up, not from before it"
+        return 42.0
+
+    new = rollout.start(fake, "app", 1, 30, wait=False, clock=clock)
+    assert [(c["name"], c["joined_at"]) for c in new] == [("web-app-2", 42.0)]
