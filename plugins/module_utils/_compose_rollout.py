@@ -553,8 +553,7 @@ def roll(compose, service, batches, timeout, drain, *, stop_timeout=10, log_line
             if int(batch.get("start") or 0) > 0:
                 new = start(compose, service, int(batch["start"]), timeout, log_lines=log_lines, settle=settle, active=active,
                             poll=poll, remove_first=batch.get("remove_first") or [], clock=clock)
-                joined = [summary["joined_at"] for summary in new if summary.get("joined_at")]
-                started_at = max(joined) if joined else clock()
+                started_at = max(summary["joined_at"] for summary in new)
             retired = retire(compose, batch.get("retire") or [], drain, stop_timeout=stop_timeout, since=started_at,
                              clock=clock) if batch.get("retire") else []
         except RolloutError as exc:

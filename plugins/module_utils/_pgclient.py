@@ -326,7 +326,8 @@ class Run:
         return b"".join(self._out)
 
     def _reader(self, stream, sink):
-        for chunk in iter(lambda: stream.read1(65536) if hasattr(stream, "read1") else stream.read(65536), b""):
+        # read1: what has come so far, not a full 64 KiB (a held session's snapshot name is read while it runs)
+        for chunk in iter(lambda: stream.read1(65536), b""):
             sink.append(chunk)
         stream.close()
 

@@ -269,7 +269,7 @@ def test_roll_names_the_failed_batch_and_keeps_the_batches_before_it(monkeypatch
     def start(compose, service, count, timeout, **kw):
         if kw["remove_first"] == ["boom"]:
             raise rollout.RolloutError("Rollout of service 'app' (project web) failed: not healthy within 30s", {"removed": ["n2"]})
-        return [{"name": "n1"}]
+        return [{"name": "n1", "joined_at": 1.0}]
 
     monkeypatch.setattr(rollout, "start", start)
     monkeypatch.setattr(rollout, "retire", lambda compose, names, drain, **kw: [{"name": n} for n in names])
