@@ -17,6 +17,7 @@ The steps, each a function of a :class:`Compose` (the ``docker`` CLI for one Com
   on their networks (in-flight requests finish; the proxy retries refused connections on the new
   containers) and removes them.
 * :func:`roll` runs :func:`start` then :func:`retire` for each batch of a service (no probe between them).
+* :func:`roll_services` rolls every service of a plan that rolls, in order (no probe): one call for a whole rollout.
 * :func:`abort` removes containers started by :func:`start` when a later probe failed.
 
 The pure helpers (:func:`plan_batches`, :func:`service_facts`, :func:`failure_message`) carry
@@ -30,6 +31,7 @@ import re
 import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.opskit.webstack.plugins.module_utils._beside import Beside
 
 LABEL_PROJECT = "com.docker.compose.project"
 LABEL_SERVICE = "com.docker.compose.service"
@@ -383,16 +385,31 @@ class Compose:
 
 # --- the steps ----------------------------------------------------------------------------------
 
+def _read_project(compose, services, running):
+    """The project's services (``docker compose config``), the config hashes of ``services`` read beside them, and
+    ``running`` (listed beside them when it is a :class:`Beside`). No hashes when a service is not in the project:
+    the plan names it."""
+    hashing = Beside("hash the services' Compose configuration", compose.config_hashes, list(services))
+    config = compose.config().get("services") or {}
+    if all(name in config for name in services):
+        hashes = hashing.result()
+    else:
+        hashing.join()
+        hashes = {}
+    return config, hashes, running.result() if isinstance(running, Beside) else running
+
+
 def plan(compose, services, *, probed=(), allow_no_healthcheck=(), recreate=(), batch_size=1, replicas=None, batch_sizes=None,
          running=None):
     """What would roll, per service. Raises RolloutError for a service that must be refused.
 
     ``running``: the project's running containers (``docker inspect`` entries of
-    :meth:`Compose.project_containers`) when the caller has them already; else each service's are listed."""
-    config = compose.config().get("services") or {}
+    :meth:`Compose.project_containers`) when the caller has them already, or a :class:`Beside` listing them;
+    else each service's are listed. Compose reads the project twice (the configuration, the config hashes):
+    both at once."""
+    config, hashes, running = _read_project(compose, services, running)
     replicas = replicas or {}
     batch_sizes = batch_sizes or {}
-    hashes = compose.config_hashes([name for name in services if name in config])
     out = []
     for name in services:
         if name not in config:
@@ -561,6 +578,37 @@ def roll(compose, service, batches, timeout, drain, *, stop_timeout=10, log_line
             prefix = f"Batch {index} of {len(batches)}: " if len(batches) > 1 else ""
             raise RolloutError(prefix + str(exc), details) from exc
         done.append({"started": new, "retired": retired})
+    return done
+
+
+def roll_services(compose, planned, timeout, drain, *, stop_timeout=10, log_lines=20, settle=2.0, active=False, poll=0.5):
+    """Roll every service of a plan (:func:`plan`, each with its ``options``) that would roll, in order: a rolling
+    one with :func:`roll`, one opted in to ``recreate`` with :func:`recreate`. A service's ``health_timeout`` and
+    ``drain_seconds`` options override ``timeout`` and ``drain``. A service with a ``probe`` is refused before
+    anything starts (its probe runs between the steps, outside this call).
+
+    Returns one dict per service rolled: ``name``, ``strategy`` and ``batches`` (rolling) or ``containers``
+    (recreated). A failing service raises RolloutError naming it, with ``service`` and ``services_done`` in
+    its details; the services before it stay rolled."""
+    rolling = [facts for facts in planned if facts["would_roll"]]
+    probed = [facts["name"] for facts in rolling if "probe" in (facts.get("options") or {})]
+    if probed:
+        raise RolloutError("Service(s) {} have a probe, which runs between a rollout's steps: roll them step by step "
+                           "(step=plan, then start, the probe, retire), not in one call".format(", ".join(probed)))
+    done = []
+    for facts in rolling:
+        name, options = facts["name"], facts.get("options") or {}
+        wait = options.get("health_timeout", timeout)
+        try:
+            if facts["strategy"] == "recreate":
+                done.append({"name": name, "strategy": "recreate", "containers": recreate(compose, name, wait, log_lines=log_lines)})
+            else:
+                batches = roll(compose, name, facts["batches"], wait, options.get("drain_seconds", drain), stop_timeout=stop_timeout,
+                               log_lines=log_lines, settle=settle, active=active, poll=poll)
+                done.append({"name": name, "strategy": "rolling", "batches": batches})
+        except RolloutError as exc:
+            before = "\nRolled before it, and left rolled: {}.".format(", ".join(d["name"] for d in done)) if done else ""
+            raise RolloutError(str(exc) + before, dict(exc.details, service=name, services_done=done)) from exc
     return done
 
 

@@ -200,6 +200,10 @@ def record_services(containers, images, names):
 
 def build_record(release_id, *, project, project_dir, host, env, compose_files, env_files, containers, images, names,
                  target, extra, clock=time.gmtime):
+    """The record of what runs now. With no ``env_files``, Compose reads ``<project_dir>/.env`` when it exists:
+    the record keeps that one, so that a rollback reads what the release read."""
+    if not env_files and os.path.isfile(os.path.join(project_dir, ".env")):
+        env_files = [os.path.join(project_dir, ".env")]
     if not names:
         names = sorted({((c.get("Config") or {}).get("Labels") or {}).get(LABEL_SERVICE, "") for c in containers} - {""})
     sources = list(compose_files) + list(env_files)

@@ -27,6 +27,11 @@ description:
     With O(lock) it first takes the stack's lock; with O(record), once the plan says something rolls, it writes the release
     record of what runs now (as M(opskit.webstack.release_record) with O(opskit.webstack.release_record#module:record=true)),
     before anything changes. When the plan or the record fails, the lock it took is given back.
+  - V(rollout) is a whole rollout in one call: V(plan) (with O(lock) and O(record) as there), then every service that
+    would roll, in order, as V(roll) does (or as V(recreate) does, for a service listed in O(recreate)), each with its own
+    C(health_timeout) and C(drain_seconds) options over O(timeout) and O(drain). The lock this step took is given back
+    when it ends, whether it succeeded or failed; a service that fails stops the rollout, the services before it stay
+    rolled. A service with a C(probe) (or in O(probed)) is refused: its probe runs between the steps. In check mode it is V(plan).
   - V(start) starts O(count) new containers beside the old ones (C(docker compose up --no-recreate --scale)),
     and waits until each is healthy within O(timeout). When one is not, it removes the new containers,
     leaves the old ones untouched and fails with the service, the container, its last health output and
@@ -53,7 +58,7 @@ options:
     description: The step to run.
     type: str
     required: true
-    choices: [plan, start, retire, roll, abort, recreate]
+    choices: [plan, rollout, start, retire, roll, abort, recreate]
   project_name:
     description: The Compose project name.
     type: str
@@ -84,7 +89,7 @@ options:
     default: {}
   services:
     description:
-      - The services to plan (O(step=plan)), in order. Each is a service name, or a dict with C(name) (required) and
+      - The services to plan (O(step=plan) and V(rollout)), in order. Each is a service name, or a dict with C(name) (required) and
         the typed options C(image) (str), C(replicas) (int), C(batch_size) (int), C(health_timeout) (int),
         C(drain_seconds) (float) and C(probe) (a dict with C(checks), the checks of M(opskit.webstack.health_check)).
         Numbers given as text are converted; a wrong type, an unknown key or a name used twice fails the plan, before
@@ -105,15 +110,16 @@ options:
     default: []
   lock:
     description:
-      - The stack's lock file on the host (the one M(opskit.webstack.release_lock) takes), for O(step=plan) and V(roll).
-      - O(step=plan) takes it before anything else, and fails naming its holder when another run holds it; a lock whose
+      - The stack's lock file on the host (the one M(opskit.webstack.release_lock) takes), for O(step=plan), V(rollout) and V(roll).
+      - O(step=plan) and V(rollout) take it before anything else, and fails naming its holder when another run holds it; a lock whose
         C(ansible-playbook) process is gone (same controller) is taken over. Taking it again from the same run succeeds
         (C(acquired) of RV(lock) is false then). The plan gives it back when nothing rolls, and when the plan or the record fails.
-      - O(step=roll) gives it back when the step ends, succeeded or failed (only when this run holds it).
+      - O(step=roll) gives it back when the step ends, succeeded or failed (only when this run holds it); V(rollout) gives it
+        back when it ends, succeeded or failed, when it took it (not when this run held it already).
       - Not taken in check mode.
     type: path
   lock_what:
-    description: What the holder of O(lock) does, for the message a second run shows (O(step=plan)).
+    description: What the holder of O(lock) does, for the message a second run shows (O(step=plan), V(rollout)).
     type: str
     default: ""
   holder:
@@ -124,9 +130,9 @@ options:
     type: dict
   record:
     description:
-      - With O(step=plan), the release record to write once the plan says something rolls, before anything changes, as
+      - With O(step=plan) and V(rollout), the release record to write once the plan says something rolls, before anything changes, as
         M(opskit.webstack.release_record) writes it; the record's environment is O(env) (O(secret_env) is never recorded),
-        its env files O(env_files) and its target each rolling service's image.
+        its env files O(env_files) (C(<project_src>/.env) when empty and it exists) and its target each rolling service's image.
       - Not written in check mode, nor when nothing rolls.
     type: dict
     suboptions:
@@ -219,29 +225,29 @@ options:
     type: str
     default: the probe failed
   batch_size:
-    description: How many containers of a service roll at once (O(step=plan)).
+    description: How many containers of a service roll at once (O(step=plan), V(rollout)).
     type: int
     default: 1
   batch_sizes:
-    description: Batch sizes per service overriding O(batch_size) (O(step=plan)).
+    description: Batch sizes per service overriding O(batch_size) (O(step=plan), V(rollout)).
     type: dict
     default: {}
   replicas:
-    description: Replicas per service overriding the declared ones (O(step=plan)).
+    description: Replicas per service overriding the declared ones (O(step=plan), V(rollout)).
     type: dict
     default: {}
   probed:
-    description: Services whose new containers are checked by an external probe (O(step=plan)).
+    description: Services whose new containers are checked by an external probe (O(step=plan), V(rollout)).
     type: list
     elements: str
     default: []
   allow_no_healthcheck:
-    description: Services allowed to roll with neither a healthcheck nor a probe (O(step=plan)); running for O(settle) seconds counts as healthy.
+    description: Services allowed to roll with neither a healthcheck nor a probe (O(step=plan), V(rollout)); running for O(settle) seconds counts as healthy.
     type: list
     elements: str
     default: []
   recreate:
-    description: Services allowed to be recreated in place, with downtime, because they cannot run side by side (O(step=plan)).
+    description: Services allowed to be recreated in place, with downtime, because they cannot run side by side (O(step=plan), V(rollout)).
     type: list
     elements: str
     default: []
@@ -263,6 +269,22 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Roll app to v2 in one call (lock, plan, release record, every batch health-gated, lock given back)
+  opskit.webstack.compose_rollout:
+    step: rollout
+    project_name: webstack
+    project_src: /srv/webstack
+    services: [app]
+    env:
+      APP_VERSION: v2
+    drain: 2
+    lock: /srv/webstack/releases/.lock
+    lock_what: rollout of app
+    record:
+      release_dir: /srv/webstack/releases
+      release_id: 20261203T120000Z-v2
+  register: __rollout
+
 - name: Plan the rollout of the app service
   opskit.webstack.compose_rollout:
     step: plan
@@ -323,8 +345,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 services:
-  description: Per service (O(step=plan)), what would roll and how.
-  returned: when step is plan
+  description: Per service (O(step=plan), V(rollout)), what would roll and how.
+  returned: when step is plan or rollout (also when rollout fails)
   type: list
   elements: dict
   sample:
@@ -339,8 +361,8 @@ services:
       batches: [{start: 1, retire: [webstack-app-1]}, {start: 1, retire: [webstack-app-2]}]
       has_healthcheck: true
 would_roll:
-  description: The names of the services that would roll (O(step=plan)).
-  returned: when step is plan
+  description: The names of the services that would roll (O(step=plan), V(rollout)).
+  returned: when step is plan or rollout (also when rollout fails)
   type: list
   elements: str
   sample: [app]
@@ -354,7 +376,7 @@ lock:
   sample: {state: acquired, acquired: true, released: false, holder: {controller: ci-1, pid: 4242, what: rollout of app}}
 record:
   description:
-    - The release record written by O(step=plan) with O(record). C(path) is its directory, C(release_id) its name, C(services)
+    - The release record written by O(step=plan) or V(rollout) with O(record). C(path) is its directory, C(release_id) its name, C(services)
       per recorded service the image, image IDs, repo digests, replicas and containers.
   returned: when a record was written
   type: dict
@@ -365,16 +387,29 @@ batches:
   type: list
   elements: dict
 failed_batch:
-  description: The number (from 1) of the batch that failed (O(step=roll)); the batches before it stay rolled.
-  returned: on failure of roll
+  description: The number (from 1) of the batch that failed (O(step=roll), V(rollout)); the batches before it stay rolled.
+  returned: on failure of roll or rollout
   type: int
+rolled:
+  description:
+    - Per service rolled (O(step=rollout)), in order, C(name), C(strategy) and the C(batches) rolled (each with the containers
+      C(started) and C(retired)) or, for a service recreated in place, its C(containers).
+    - When the step fails, the services rolled before the one that failed (they stay rolled).
+  returned: when step is rollout and something rolled, or it failed in a service
+  type: list
+  elements: dict
+failed_service:
+  description: The service whose roll failed (O(step=rollout)).
+  returned: on failure of rollout in a service
+  type: str
 started_at:
   description: When the new containers were started (epoch seconds), for O(since) of O(step=retire).
   returned: when step is start
   type: float
 containers:
-  description: The new containers (O(step=start), V(recreate)), or the retired ones (O(step=retire)), each with name, id, image_id, health and IPs.
-  returned: when step is start, retire or recreate
+  description: The new containers (O(step=start), V(recreate), V(roll), V(rollout)), or the retired ones (O(step=retire)), each with name, id,
+    image_id, health and IPs.
+  returned: when step is start, retire, recreate, roll or rollout
   type: list
   elements: dict
 removed:
@@ -396,6 +431,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.opskit.webstack.plugins.module_utils import _compose_rollout as rollout
 from ansible_collections.opskit.webstack.plugins.module_utils import _release_lock as locks
 from ansible_collections.opskit.webstack.plugins.module_utils import _release_record as records
+from ansible_collections.opskit.webstack.plugins.module_utils._beside import Beside
 
 
 class LockHeld(Exception):
@@ -458,14 +494,15 @@ def plan_step(module, compose):
             out["lock"]["taken_over"] = current
     try:
         options = {s["name"]: s for s in given}
-        running = compose.project_containers()
+        listing = Beside("list the project's containers", compose.project_containers)  # beside Compose's reads
         services = rollout.plan(compose, [s["name"] for s in given],
                                 probed=[s["name"] for s in given if "probe" in s] + list(params["probed"]),
                                 allow_no_healthcheck=params["allow_no_healthcheck"], recreate=params["recreate"],
                                 batch_size=params["batch_size"],
                                 replicas=dict(params["replicas"], **{n: o["replicas"] for n, o in options.items() if "replicas" in o}),
                                 batch_sizes=dict(params["batch_sizes"], **{n: o["batch_size"] for n, o in options.items() if "batch_size" in o}),
-                                running=running)
+                                running=listing)
+        running = listing.result()
         for facts in services:
             facts["options"] = options[facts["name"]]
         out.update(services=services, would_roll=[s["name"] for s in services if s["would_roll"]])
@@ -488,6 +525,36 @@ def plan_step(module, compose):
         if isinstance(exc, Exception):
             exc.lock = out.get("lock")
         raise
+    return out
+
+
+def rollout_step(module, compose, active):
+    """The whole rollout in one call: the plan (lock, record) as step=plan, then every service that rolls, in
+    order; the lock this step took is given back at the end, whether the services rolled or not."""
+    params = module.params
+    if [s for s in rollout.normalize_services(params["services"]) if "probe" in s] or params["probed"]:
+        raise rollout.RolloutError("step=rollout rolls without probes: a service with a probe rolls with step=plan, "
+                                   "then start, its probe and retire")
+    out = plan_step(module, compose)
+    if module.check_mode or not out["would_roll"]:
+        return out
+    lock = out.get("lock") or {}
+    taken = lock.get("acquired") and not lock.get("released")
+    try:
+        done = rollout.roll_services(compose, out["services"], params["timeout"], params["drain"], stop_timeout=params["stop_timeout"],
+                                     log_lines=params["log_lines"], settle=params["settle"], active=active, poll=params["poll"])
+    except BaseException as exc:
+        if taken:
+            out["lock"]["released"] = locks.release(params["lock"], params["holder"])
+        if isinstance(exc, Exception):
+            # the plan, the record and the lock go with the failure: the caller reports and undoes from them
+            exc.lock = out.get("lock")
+            exc.planned = {k: v for k, v in out.items() if k in ("services", "would_roll", "record")}
+        raise
+    if taken:
+        out["lock"]["released"] = locks.release(params["lock"], params["holder"])
+    out.update(changed=True, rolled=done,
+               containers=[c for d in done for c in (d.get("containers") or [c for b in d["batches"] for c in b["started"]])])
     return out
 
 
@@ -525,9 +592,9 @@ def run(module):
                               env_files=params["env_files"], env=dict(params["env"], **params["secret_env"]), docker=docker,
                               timeout=timeout_cli or "timeout")
     step = params["step"]
-    if step == "plan":
+    if step in ("plan", "rollout"):
         check_project_files(module)
-        return plan_step(module, compose)
+        return plan_step(module, compose) if step == "plan" else rollout_step(module, compose, active=params["health_exec"] and bool(timeout_cli))
     if step in ("start", "roll", "abort", "recreate") and not params["service"]:
         module.fail_json(msg=f"step={step} needs service")
     if module.check_mode:
@@ -554,7 +621,7 @@ def run(module):
 def main():
     module = AnsibleModule(
         argument_spec={
-            "step": {"type": "str", "required": True, "choices": ["plan", "start", "retire", "roll", "abort", "recreate"]},
+            "step": {"type": "str", "required": True, "choices": ["plan", "rollout", "start", "retire", "roll", "abort", "recreate"]},
             "project_name": {"type": "str", "required": True},
             "project_src": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "path", "default": []},
@@ -611,6 +678,9 @@ def main():
     except rollout.RolloutError as exc:
         details = exc.details or {}
         extra = {"failed_batch": details["batch"]} if "batch" in details else {}
+        if "service" in details:
+            extra.update(failed_service=details["service"], rolled=details.get("services_done", []))
+        extra.update(getattr(exc, "planned", None) or {})
         module.fail_json(msg=str(exc), removed=details.get("removed", []), failed_containers=details.get("failed", []),
                          kept=details.get("kept", []), **_lock_result(module, exc), **extra)
     except records.RecordError as exc:

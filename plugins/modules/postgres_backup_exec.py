@@ -478,13 +478,13 @@ failed_step:
 import datetime
 import json
 import os
-import threading
 import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.converters import to_text
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgbackup as store
 from ansible_collections.opskit.webstack.plugins.module_utils import _pgclient as client
+from ansible_collections.opskit.webstack.plugins.module_utils._beside import Beside
 
 
 def _dbname(argv):
@@ -651,23 +651,6 @@ def find_container(module):
     if not params["container_dir"]:
         return None
     return Beside(f"read the mounts of container {located['name']}", client.mounted_at, module, docker, located["name"], params["container_dir"])
-
-
-class Beside(threading.Thread):
-    """``function(*args)`` run beside the tools; once joined, its ``value`` or its ``error`` (a message)."""
-
-    def __init__(self, what, function, *args):
-        super().__init__(daemon=True)
-        self.what, self.function, self.args = what, function, args
-        self.value = None
-        self.error = None
-        self.start()
-
-    def run(self):
-        try:
-            self.value = self.function(*self.args)
-        except Exception as exc:  # noqa: BLE001 -- any failure of the thread is reported by the module
-            self.error = f"Failed to {self.what}: {exc}"
 
 
 class HeldSnapshot:

@@ -67,7 +67,9 @@ options:
     elements: path
     default: []
   env_files:
-    description: The env files to keep a copy of (O(record=true)); base names of O(files) and O(env_files) must differ.
+    description:
+      - The env files to keep a copy of (O(record=true)); base names of O(files) and O(env_files) must differ.
+      - When empty, C(<project_src>/.env) is kept when it exists (the file Compose reads when given no env file).
     type: list
     elements: path
     default: []

@@ -324,3 +324,43 @@ def test_start_records_when_compose_up_had_started_the_new_containers():
 
     new = rollout.start(fake, "app", 1, 30, wait=False, clock=clock)
     assert [(c["name"], c["joined_at"]) for c in new] == [("web-app-2", 42.0)]
+
+
+def _planned(name, would_roll=True, strategy="rolling", **options):
+    return {"name": name, "would_roll": would_roll, "strategy": strategy, "batches": [{"start": 1, "retire": [f"{name}-1"]}],
+            "options": dict(options, name=name)}
+
+
+def test_roll_services_rolls_each_service_that_rolls_in_order_with_its_own_timeout_and_drain(monkeypatch):
+    calls = []
+    monkeypatch.setattr(rollout, "roll", lambda compose, service, batches, timeout, drain, **kw: calls.append(
+        ("roll", service, batches, timeout, drain, kw["stop_timeout"], kw["active"])) or [{"started": [{"name": f"{service}-2"}], "retired": []}])
+    monkeypatch.setattr(rollout, "recreate", lambda compose, service, timeout, **kw: calls.append(
+        ("recreate", service, timeout)) or [{"name": f"{service}-1"}])
+    planned = [_planned("db", strategy="recreate"), _planned("cache", would_roll=False),
+               _planned("app", health_timeout=90, drain_seconds=0.5), _planned("worker")]
+    done = rollout.roll_services(object(), planned, 60, 2.0, stop_timeout=7, active=True)
+    assert calls == [("recreate", "db", 60), ("roll", "app", planned[2]["batches"], 90, 0.5, 7, True),
+                     ("roll", "worker", planned[3]["batches"], 60, 2.0, 7, True)]
+    assert [(d["name"], d["strategy"]) for d in done] == [("db", "recreate"), ("app", "rolling"), ("worker", "rolling")]
+    assert done[0]["containers"] == [{"name": "db-1"}] and done[1]["batches"][0]["started"] == [{"name": "app-2"}]
+
+
+def test_roll_services_stops_at_the_failing_service_naming_it_and_those_rolled_before(monkeypatch):
+    def roll(compose, service, batches, timeout, drain, **kw):
+        if service == "worker":
+            raise rollout.RolloutError("Rollout of service 'worker' (project web) failed: not healthy within 60s",
+                                       {"batch": 1, "removed": ["worker-2"]})
+        return [{"started": [], "retired": []}]
+
+    monkeypatch.setattr(rollout, "roll", roll)
+    with pytest.raises(rollout.RolloutError, match=r"(?s)^Rollout of service 'worker'.*Rolled before it, and left rolled: app\.$") as err:
+        rollout.roll_services(object(), [_planned("app"), _planned("worker"), _planned("late")], 60, 2.0)
+    assert err.value.details["service"] == "worker" and err.value.details["removed"] == ["worker-2"]
+    assert [d["name"] for d in err.value.details["services_done"]] == ["app"]
+
+
+def test_roll_services_refuses_a_probed_service_before_anything_rolls(monkeypatch):
+    monkeypatch.setattr(rollout, "roll", lambda *a, **kw: pytest.fail("nothing may roll"))
+    with pytest.raises(rollout.RolloutError, match="web have a probe"):
+        rollout.roll_services(object(), [_planned("app"), _planned("web", probe={"checks": []})], 60, 2.0)

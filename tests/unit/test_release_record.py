@@ -72,6 +72,17 @@ def test_base_names_must_differ(src, tmp_path):
                              env_files=[], containers=[], images=[], names=["app"], target={}, extra={})
 
 
+def test_no_env_file_given_records_the_projects_own_dot_env_when_it_exists(src):
+    def build(project_dir):
+        return records.build_record("r1", project="web", project_dir=str(project_dir), host="", env={}, compose_files=[str(src / "compose.yml")],
+                                    env_files=[], containers=[], images=[], names=["app"], target={}, extra={})
+
+    record = build(src)  # the .env Compose reads when it is given no --env-file
+    assert record["env_files"] == [str(src / ".env")] and record["files"][str(src / ".env")] == "files/.env"
+    (src / ".env").unlink()
+    assert build(src)["env_files"] == []
+
+
 def test_read_returns_record_attachments_and_timings(tmp_path, src):
     releases = tmp_path / "releases"
     path, _created = records.ensure_release_dir(str(releases), "r1")
