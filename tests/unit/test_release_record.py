@@ -268,3 +268,47 @@ def test_plan_step_gives_the_lock_back_and_writes_no_record_when_nothing_rolls(t
     assert out["lock"]["acquired"] and out["lock"]["released"]
     assert lock.read(fake.params["lock"]) is None
     assert not (tmp_path / "releases" / "r1").exists()
+
+
+# --- the rollout step of compose_rollout: lock, plan, record and roll in one call ------------------------
+
+def _rollout_params():
+    return {"timeout": 60, "drain": 2.0, "stop_timeout": 10, "log_lines": 20, "settle": 2.0, "poll": 0.25}
+
+
+def test_rollout_step_rolls_after_the_record_under_the_lock_then_gives_it_back(tmp_path, src, monkeypatch):
+    module, fake, _holder = _plan_module(tmp_path, src, **_rollout_params())
+    seen = {}
+
+    def roll_services(compose, planned, timeout, drain, **kw):
+        seen["record"] = (tmp_path / "releases" / "r1" / "record.json").is_file()
+        seen["lock"] = lock.read(fake.params["lock"])["pid"]
+        seen["rolling"] = [(p["name"], timeout, drain, kw["active"]) for p in planned if p["would_roll"]]
+        return [{"name": "app", "strategy": "rolling", "batches": [{"started": [{"name": "web-app-3"}], "retired": []}]}]
+
+    monkeypatch.setattr(module.rollout, "roll_services", roll_services)
+    out = module.rollout_step(fake, PlanCompose(), active=True)
+    assert seen == {"record": True, "lock": 1, "rolling": [("app", 60, 2.0, True)]}
+    assert out["changed"] and out["rolled"][0]["name"] == "app" and out["containers"] == [{"name": "web-app-3"}]
+    assert out["lock"]["acquired"] and out["lock"]["released"] and lock.read(fake.params["lock"]) is None
+
+
+def test_rollout_step_gives_the_lock_back_when_a_service_fails_and_fails_with_the_plan_and_record(tmp_path, src, monkeypatch):
+    module, fake, _holder = _plan_module(tmp_path, src, **_rollout_params())
+
+    def roll_services(compose, planned, timeout, drain, **kw):
+        raise rollout.RolloutError("Rollout of service 'app' (project web) failed: not healthy within 60s", {"service": "app"})
+
+    monkeypatch.setattr(module.rollout, "roll_services", roll_services)
+    with pytest.raises(rollout.RolloutError, match="not healthy") as failed:
+        module.rollout_step(fake, PlanCompose(), active=True)
+    assert failed.value.lock["released"] and lock.read(fake.params["lock"]) is None
+    assert failed.value.planned["would_roll"] == ["app"] and failed.value.planned["record"]["release_id"] == "r1"
+
+
+def test_rollout_step_refuses_a_probed_service_before_the_lock(tmp_path, src):
+    module, fake, _holder = _plan_module(tmp_path, src, services=[{"name": "app", "probe": {"checks": [{"type": "tcp"}]}}],
+                                         **_rollout_params())
+    with pytest.raises(rollout.RolloutError, match="rolls without probes"):
+        module.rollout_step(fake, PlanCompose(), active=True)
+    assert not (tmp_path / "releases").exists()
