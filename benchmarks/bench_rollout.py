@@ -241,6 +241,9 @@ def main():
             "ours_vs_wait_wall": ratio(wall["ours"], wall["wait"]),
             "longest_gap_s": {side: max(r["longest_gap_s"] for r in runs) for side, runs in sides.items()},
             "wall_s": wall,
+            # each rollout's: docker-rollout's procedure takes about 3.1 s or about 4 s, as Docker's first health
+            # check lands just before or just after its third look (it looks once a second)
+            "wall_s_each": {side: [r["command_s"] for r in runs] for side, runs in sides.items()},
             "served_s": served,
             # Any Ansible rollout's floor: ansible-playbook with one no-op task.
             "ansible_noop_playbook_s": round(floor_s, 2),
