@@ -27,11 +27,11 @@ description:
     With O(lock) it first takes the stack's lock; with O(record), once the plan says something rolls, it writes the release
     record of what runs now (as M(opskit.webstack.release_record) with O(opskit.webstack.release_record#module:record=true)),
     before anything changes. When the plan or the record fails, the lock it took is given back.
-  - V(rollout) is a whole rollout in one call: V(plan) (with O(lock) and O(record) as there), then every service that
+  - V(rollout) is a whole rollout in one call. It runs V(plan) (with O(lock) and O(record) as there), then every service that
     would roll, in order, as V(roll) does (or as V(recreate) does, for a service listed in O(recreate)), each with its own
     C(health_timeout) and C(drain_seconds) options over O(timeout) and O(drain). The lock this step took is given back
     when it ends, whether it succeeded or failed; a service that fails stops the rollout, the services before it stay
-    rolled. A service with a C(probe) (or in O(probed)) is refused: its probe runs between the steps. In check mode it is V(plan).
+    rolled. A service with a C(probe) (or in O(probed)) is refused, since its probe runs between the steps. In check mode it is V(plan).
   - V(start) starts O(count) new containers beside the old ones (C(docker compose up --no-recreate --scale)),
     and waits until each is healthy within O(timeout). When one is not, it removes the new containers,
     leaves the old ones untouched and fails with the service, the container, its last health output and
