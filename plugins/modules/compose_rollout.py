@@ -111,7 +111,7 @@ options:
   lock:
     description:
       - The stack's lock file on the host (the one M(opskit.webstack.release_lock) takes), for O(step=plan), V(rollout) and V(roll).
-      - O(step=plan) and V(rollout) take it before anything else, and fails naming its holder when another run holds it; a lock whose
+      - O(step=plan) and V(rollout) take it before anything else, and fail naming its holder when another run holds it; a lock whose
         C(ansible-playbook) process is gone (same controller) is taken over. Taking it again from the same run succeeds
         (C(acquired) of RV(lock) is false then). The plan gives it back when nothing rolls, and when the plan or the record fails.
       - O(step=roll) gives it back when the step ends, succeeded or failed (only when this run holds it); V(rollout) gives it
@@ -553,8 +553,10 @@ def rollout_step(module, compose, active):
         raise
     if taken:
         out["lock"]["released"] = locks.release(params["lock"], params["holder"])
-    out.update(changed=True, rolled=done,
-               containers=[c for d in done for c in (d.get("containers") or [c for b in d["batches"] for c in b["started"]])])
+    started = []
+    for service in done:
+        started += service["containers"] if service["strategy"] == "recreate" else [c for b in service["batches"] for c in b["started"]]
+    out.update(changed=True, rolled=done, containers=started)
     return out
 
 

@@ -284,12 +284,13 @@ def test_rollout_step_rolls_after_the_record_under_the_lock_then_gives_it_back(t
         seen["record"] = (tmp_path / "releases" / "r1" / "record.json").is_file()
         seen["lock"] = lock.read(fake.params["lock"])["pid"]
         seen["rolling"] = [(p["name"], timeout, drain, kw["active"]) for p in planned if p["would_roll"]]
-        return [{"name": "app", "strategy": "rolling", "batches": [{"started": [{"name": "web-app-3"}], "retired": []}]}]
+        return [{"name": "db", "strategy": "recreate", "containers": []},  # as a recreate that found nothing to show
+                {"name": "app", "strategy": "rolling", "batches": [{"started": [{"name": "web-app-3"}], "retired": []}]}]
 
     monkeypatch.setattr(module.rollout, "roll_services", roll_services)
     out = module.rollout_step(fake, PlanCompose(), active=True)
     assert seen == {"record": True, "lock": 1, "rolling": [("app", 60, 2.0, True)]}
-    assert out["changed"] and out["rolled"][0]["name"] == "app" and out["containers"] == [{"name": "web-app-3"}]
+    assert out["changed"] and [d["name"] for d in out["rolled"]] == ["db", "app"] and out["containers"] == [{"name": "web-app-3"}]
     assert out["lock"]["acquired"] and out["lock"]["released"] and lock.read(fake.params["lock"]) is None
 
 
