@@ -10,14 +10,13 @@ import threading
 
 
 class Beside(threading.Thread):
-    """``function(*args)`` run in a thread from now on. Once joined: its ``value``, or its ``error`` (a message
-    naming ``what`` failed) and ``exception``; :meth:`result` joins, then returns the value or raises the exception."""
+    """``function(*args)`` run in a thread from now on. Once joined: its ``value``, or its ``exception`` and
+    ``error`` (a message naming ``what`` failed); :meth:`result` joins, then returns the value or raises the exception."""
 
     def __init__(self, what, function, *args):
         super().__init__(daemon=True)
         self.what, self.function, self.args = what, function, args
         self.value = None
-        self.error = None
         self.exception = None
         self.start()
 
@@ -26,7 +25,10 @@ class Beside(threading.Thread):
             self.value = self.function(*self.args)
         except Exception as exc:  # noqa: BLE001 -- any failure of the thread is the caller's to report
             self.exception = exc
-            self.error = f"Failed to {self.what}: {exc}"
+
+    @property
+    def error(self):
+        return None if self.exception is None else f"Failed to {self.what}: {self.exception}"
 
     def result(self):
         self.join()
